@@ -11,7 +11,7 @@ namespace Quantization;
 /// <see cref="Reshape"/> returns a view that shares the values. Interoperates with
 /// <see cref="Tensor{T}"/> and <see cref="ReadOnlyTensorSpan{T}"/> from System.Numerics.Tensors.
 /// </summary>
-public sealed class Tensor
+public sealed partial class Tensor
 {
     private readonly float[] _data;
     private readonly int[] _shape;
