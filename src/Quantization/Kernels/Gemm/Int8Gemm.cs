@@ -1,0 +1,166 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using Quantization.Kernels.Threading;
+
+namespace Quantization.Kernels.Gemm;
+
+/// <summary>
+/// The INT8 GEMM: <c>C[m, n] = epilogue(Σ_k (A[m, k] - za) * (W[k, n] - zw[n]))</c> with u8 (or s8, shifted by 128)
+/// activations, s8 weights packed once, int32 accumulation, and a fused output stage.
+/// </summary>
+/// <remarks>
+/// With a variant's activation offset <c>o</c> (0, or 128 for signed dot products) the micro-kernel returns
+/// <c>raw = Σ (A - o) W</c>, and <c>acc = raw - (za - o) * colsum[n] - zw[n] * (rowsum[m] - K * za)</c>, all modulo
+/// 2^32, which is the reference's sum exactly. Work is split into tasks of (a block of <see cref="RowBlock"/> rows ×
+/// a run of <see cref="PanelsPerTask"/> panels); inside a task each weight panel stays in L1 while it meets every
+/// row tile of the block.
+/// </remarks>
+internal static class Int8Gemm
+{
+    /// <summary>Rows per task: a block of packed activations (96 × K bytes) stays in L2. A multiple of every MR.</summary>
+    internal const int RowBlock = 96;
+
+    /// <summary>Weight panels per task.</summary>
+    internal const int PanelsPerTask = 4;
+
+    /// <summary>The variants, best first; <c>QUANTIZATION_INT8_GEMM</c> forces one by name.</summary>
+    public static KernelRegistry<Int8GemmVariant> Registry { get; } = new("QUANTIZATION_INT8_GEMM",
+        Int8GemmAvxVnni.Instance, Int8GemmAvx512BW.Instance, Int8GemmAvx2.Instance,
+        Int8GemmAdvSimdDp.Instance, Int8GemmAdvSimd.Instance, Int8GemmScalar.Instance);
+
+    /// <summary>Packs s8 weights for <paramref name="variant"/> (default: the best one).</summary>
+    /// <param name="w">K×N row-major, or N×K row-major (PyTorch's Linear weight [out, in]) when <paramref name="transposed"/>.</param>
+    /// <param name="k">The inner dimension.</param>
+    /// <param name="n">The number of output columns.</param>
+    /// <param name="transposed">The layout of <paramref name="w"/>.</param>
+    /// <param name="zeroPoints">One weight zero point for all columns, or one per column.</param>
+    /// <param name="variant">The variant whose layout to use.</param>
+    public static Int8PackedWeights Pack(ReadOnlySpan<sbyte> w, int k, int n, bool transposed, ReadOnlySpan<int> zeroPoints, Int8GemmVariant? variant = null)
+    {
+        variant ??= Registry.Best;
+        Debug.Assert(variant.IsSupported && k > 0 && n > 0);
+        if (w.Length < (long)k * n)
+            throw new ArgumentException($"Weights hold {w.Length} values; K×N = {k}×{n} needs {(long)k * n}.", nameof(w));
+        if (zeroPoints.Length != 1 && zeroPoints.Length != n)
+            throw new ArgumentException($"Expected 1 or {n} weight zero points but got {zeroPoints.Length}.", nameof(zeroPoints));
+
+        int panelBytes = variant.PanelBytes(k);
+        int panels = (n + variant.PanelWidth - 1) / variant.PanelWidth;
+        var data = new byte[(long)panels * panelBytes];
+        for (int p = 0; p < panels; p++)
+            variant.PackPanel(w, k, n, transposed, p * variant.PanelWidth, data.AsSpan(p * panelBytes, panelBytes));
+
+        var columnSums = new int[n];
+        for (int row = 0; row < k; row++)
+        {
+            for (int j = 0; j < n; j++)
+                columnSums[j] += transposed ? w[j * k + row] : w[row * n + j];
+        }
+
+        int[] zw = zeroPoints.Length == n ? zeroPoints.ToArray() : Enumerable.Repeat(zeroPoints[0], n).ToArray();
+        return new Int8PackedWeights(variant, k, n, data, columnSums, zw);
+    }
+
+    /// <summary>
+    /// u8 activations (M×K, row stride <paramref name="lda"/>, zero point <paramref name="aZeroPoint"/>) times packed
+    /// weights, through <paramref name="epilogue"/> into <paramref name="output"/> (M×N, row stride <paramref name="ldc"/>,
+    /// int, float, byte or sbyte as the epilogue says), on up to <paramref name="maxThreads"/> threads (0: the default).
+    /// </summary>
+    public static void Multiply<TOut>(ReadOnlySpan<byte> a, int m, int lda, int aZeroPoint, Int8PackedWeights w, Int8GemmEpilogue epilogue, Span<TOut> output, int ldc, int maxThreads = 0)
+        where TOut : unmanaged =>
+        Run(a, m, lda, flip: 0, aZeroPoint, w, epilogue, MemoryMarshal.AsBytes(output), ldc, maxThreads);
+
+    /// <summary>s8 activations: shifted to u8 by flipping the top bit, which adds 128 to values and zero point alike.</summary>
+    public static void Multiply<TOut>(ReadOnlySpan<sbyte> a, int m, int lda, int aZeroPoint, Int8PackedWeights w, Int8GemmEpilogue epilogue, Span<TOut> output, int ldc, int maxThreads = 0)
+        where TOut : unmanaged =>
+        Run(MemoryMarshal.AsBytes(a), m, lda, flip: 0x80, aZeroPoint + 128, w, epilogue, MemoryMarshal.AsBytes(output), ldc, maxThreads);
+
+    private static unsafe void Run(ReadOnlySpan<byte> a, int m, int lda, byte flip, int za, Int8PackedWeights w, Int8GemmEpilogue epilogue, Span<byte> output, int ldc, int maxThreads)
+    {
+        int k = w.K, n = w.N;
+        int elementSize = epilogue.Kind is Int8OutputKind.Int32 or Int8OutputKind.Float ? 4 : 1;
+        if (m <= 0)
+            return;
+        if (lda < k || a.Length < (long)(m - 1) * lda + k)
+            throw new ArgumentException($"Activations hold {a.Length} values; M = {m} rows of K = {k} with stride {lda} need {(long)(m - 1) * lda + k}.", nameof(a));
+        if (ldc < n || output.Length < ((long)(m - 1) * ldc + n) * elementSize)
+            throw new ArgumentException($"The output holds {output.Length / elementSize} values; M×N = {m}×{n} with stride {ldc} needs {(long)(m - 1) * ldc + n}.", nameof(output));
+
+        Int8GemmVariant variant = w.Variant;
+        int rowBytes = variant.ActivationRowBytes(k);
+        byte[] packedA = ArrayPool<byte>.Shared.Rent(m * rowBytes);
+        int[] columnTerms = ArrayPool<int>.Shared.Rent(n);
+        int[]? rowTerms = w.HasZeroPoints ? ArrayPool<int>.Shared.Rent(m) : null;
+        try
+        {
+            for (int i = 0; i < m; i++)
+            {
+                ReadOnlySpan<byte> row = a.Slice(i * lda, k);
+                variant.PackActivationRow(row, flip, packedA.AsSpan(i * rowBytes, rowBytes));
+                if (rowTerms is not null)
+                    rowTerms[i] = unchecked(RowSum(row, flip) - k * za);
+            }
+
+            int offsetCorrection = za - variant.ActivationOffset;
+            for (int j = 0; j < n; j++)
+                columnTerms[j] = unchecked(-offsetCorrection * w.ColumnSums[j]);
+
+            int panelsPerTask = PanelsPerTask;
+            int panelTasks = (w.PanelCount + panelsPerTask - 1) / panelsPerTask;
+            int rowTasks = (m + RowBlock - 1) / RowBlock;
+            fixed (byte* outputPointer = output)
+            {
+                var job = new Job(variant, w, epilogue, packedA, rowBytes, m, columnTerms, rowTerms, (nint)outputPointer, ldc);
+                KernelParallel.For(rowTasks * panelTasks, (long)m * n * k, t => job.RunTask(t / panelTasks, t % panelTasks, panelsPerTask), maxThreads);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(packedA);
+            ArrayPool<int>.Shared.Return(columnTerms);
+            if (rowTerms is not null)
+                ArrayPool<int>.Shared.Return(rowTerms);
+        }
+    }
+
+    private static int RowSum(ReadOnlySpan<byte> row, byte flip)
+    {
+        int sum = 0;
+        foreach (byte v in row)
+            sum += (byte)(v ^ flip);
+        return sum;
+    }
+
+    /// <summary>Everything one call's tasks share.</summary>
+    private sealed class Job(Int8GemmVariant variant, Int8PackedWeights w, Int8GemmEpilogue epilogue, byte[] packedA, int rowBytes, int m,
+        int[] columnTerms, int[]? rowTerms, nint output, int ldc)
+    {
+        public unsafe void RunTask(int rowTask, int panelTask, int panelsPerTask)
+        {
+            int nr = variant.PanelWidth, mr = variant.MaxRows, paddedK = variant.PaddedK(w.K), panelBytes = w.PanelBytes;
+            int rowStart = rowTask * RowBlock, rowEnd = Math.Min(m, rowStart + RowBlock);
+            int panelStart = panelTask * panelsPerTask, panelEnd = Math.Min(w.PanelCount, panelStart + panelsPerTask);
+            int* tile = stackalloc int[mr * nr];
+            fixed (byte* a = packedA)
+            fixed (byte* weights = w.Data)
+            {
+                for (int p = panelStart; p < panelEnd; p++)
+                {
+                    int n0 = p * nr, columns = Math.Min(nr, w.N - n0);
+                    for (int r0 = rowStart; r0 < rowEnd; r0 += mr)
+                    {
+                        int rows = Math.Min(mr, rowEnd - r0);
+                        variant.Kernel(rows, a + (long)r0 * rowBytes, rowBytes, weights + (long)p * panelBytes, paddedK, tile);
+                        for (int r = 0; r < rows; r++)
+                        {
+                            var acc = new Span<int>(tile + r * nr, columns);
+                            Int8GemmOutput.Correct(acc, columnTerms.AsSpan(n0, columns), rowTerms is null ? 0 : rowTerms[r0 + r], w.ZeroPoints.AsSpan(n0, columns));
+                            Int8GemmOutput.Write(acc, epilogue, n0, output, (long)(r0 + r) * ldc + n0);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,107 @@
+using System.Numerics;
+using System.Runtime.InteropServices;
+
+namespace Quantization.Kernels.Gemm;
+
+/// <summary>
+/// The output stage every INT8 GEMM variant shares: zero-point corrections, then the epilogue, vectorized with
+/// <see cref="Vector{T}"/> over a tile row and bit-exact with <see cref="Int8GemmReference"/>. The float steps are
+/// the same IEEE operations in the same order as the reference (convert, multiply, then add; never a fused
+/// multiply-add), and the requantize clamp happens in float before the integer conversion, which gives the
+/// reference's saturation (see <see cref="Elementwise.QuantizeKernels"/> for why).
+/// </summary>
+internal static class Int8GemmOutput
+{
+    /// <summary><c>acc[j] += columnTerms[j] - zeroPoints[j] * rowTerm</c>, wrapping like the accumulator.</summary>
+    public static void Correct(Span<int> acc, ReadOnlySpan<int> columnTerms, int rowTerm, ReadOnlySpan<int> zeroPoints)
+    {
+        if (rowTerm == 0)
+        {
+            System.Numerics.Tensors.TensorPrimitives.Add(acc, columnTerms, acc);
+            return;
+        }
+
+        for (int j = 0; j < acc.Length; j++)
+            acc[j] = unchecked(acc[j] + columnTerms[j] - zeroPoints[j] * rowTerm);
+    }
+
+    /// <summary>Writes corrected accumulators for columns [<paramref name="n0"/>, n0 + acc.Length) at element <paramref name="offset"/> of the output.</summary>
+    public static unsafe void Write(Span<int> acc, Int8GemmEpilogue epilogue, int n0, nint output, long offset)
+    {
+        switch (epilogue.Kind)
+        {
+            case Int8OutputKind.Int32:
+                acc.CopyTo(new Span<int>((int*)output + offset, acc.Length));
+                break;
+            case Int8OutputKind.Float:
+                WriteFloat(acc, epilogue.Scales!.AsSpan(n0, acc.Length), epilogue.Bias is null ? default : epilogue.Bias.AsSpan(n0, acc.Length),
+                    new Span<float>((float*)output + offset, acc.Length));
+                break;
+            default:
+                Requantize(acc, epilogue, n0);
+                if (epilogue.Kind == Int8OutputKind.UInt8)
+                {
+                    byte* dst = (byte*)output + offset;
+                    for (int j = 0; j < acc.Length; j++)
+                        dst[j] = (byte)acc[j];
+                }
+                else
+                {
+                    sbyte* dst = (sbyte*)output + offset;
+                    for (int j = 0; j < acc.Length; j++)
+                        dst[j] = (sbyte)acc[j];
+                }
+
+                break;
+        }
+    }
+
+    private static void WriteFloat(ReadOnlySpan<int> acc, ReadOnlySpan<float> scales, ReadOnlySpan<float> bias, Span<float> destination)
+    {
+        int j = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            ref int a = ref MemoryMarshal.GetReference(acc);
+            ref float s = ref MemoryMarshal.GetReference(scales);
+            ref float d = ref MemoryMarshal.GetReference(destination);
+            for (; j <= acc.Length - Vector<int>.Count; j += Vector<int>.Count)
+            {
+                var y = Vector.ConvertToSingle(Vector.LoadUnsafe(ref a, (nuint)j)) * Vector.LoadUnsafe(ref s, (nuint)j);
+                if (!bias.IsEmpty)
+                    y += Vector.LoadUnsafe(ref MemoryMarshal.GetReference(bias), (nuint)j);
+                y.StoreUnsafe(ref d, (nuint)j);
+            }
+        }
+
+        for (; j < acc.Length; j++)
+            destination[j] = Int8GemmReference.ToFloat(acc[j], scales[j], bias.IsEmpty ? 0f : bias[j]);
+    }
+
+    /// <summary>Replaces each accumulator by its requantized value, within [Min, Max].</summary>
+    private static void Requantize(Span<int> acc, Int8GemmEpilogue epilogue, int n0)
+    {
+        ReadOnlySpan<float> multipliers = epilogue.Scales!.AsSpan(n0, acc.Length);
+        ReadOnlySpan<int> bias = epilogue.IntBias is null ? default : epilogue.IntBias.AsSpan(n0, acc.Length);
+        int zo = epilogue.OutputZeroPoint, min = epilogue.Min, max = epilogue.Max;
+        int j = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var zero = new Vector<float>(zo);
+            var lo = new Vector<float>(min);
+            var hi = new Vector<float>(max);
+            ref int a = ref MemoryMarshal.GetReference(acc);
+            ref float mult = ref MemoryMarshal.GetReference(multipliers);
+            for (; j <= acc.Length - Vector<int>.Count; j += Vector<int>.Count)
+            {
+                var sum = Vector.LoadUnsafe(ref a, (nuint)j);
+                if (!bias.IsEmpty)
+                    sum += Vector.LoadUnsafe(ref MemoryMarshal.GetReference(bias), (nuint)j);
+                var scaled = Vector.ConvertToSingle(sum) * Vector.LoadUnsafe(ref mult, (nuint)j);
+                Vector.ConvertToInt32(Vector.Clamp(Vector.Round(scaled) + zero, lo, hi)).StoreUnsafe(ref a, (nuint)j);
+            }
+        }
+
+        for (; j < acc.Length; j++)
+            acc[j] = Int8GemmReference.Requantize(acc[j], bias.IsEmpty ? 0 : bias[j], multipliers[j], zo, min, max);
+    }
+}
