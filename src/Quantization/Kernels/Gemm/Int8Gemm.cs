@@ -66,17 +66,19 @@ internal static class Int8Gemm
     /// u8 activations (M×K, row stride <paramref name="lda"/>, zero point <paramref name="aZeroPoint"/>) times packed
     /// weights, through <paramref name="epilogue"/> into <paramref name="output"/> (M×N, row stride <paramref name="ldc"/>,
     /// int, float, byte or sbyte as the epilogue says), on up to <paramref name="maxThreads"/> threads (0: the default).
+    /// Output column n uses entry <paramref name="epilogueOffset"/> + n of the epilogue's per-column arrays (a
+    /// grouped convolution runs one GEMM per group against one epilogue).
     /// </summary>
-    public static void Multiply<TOut>(ReadOnlySpan<byte> a, int m, int lda, int aZeroPoint, Int8PackedWeights w, Int8GemmEpilogue epilogue, Span<TOut> output, int ldc, int maxThreads = 0)
+    public static void Multiply<TOut>(ReadOnlySpan<byte> a, int m, int lda, int aZeroPoint, Int8PackedWeights w, Int8GemmEpilogue epilogue, Span<TOut> output, int ldc, int maxThreads = 0, int epilogueOffset = 0)
         where TOut : unmanaged =>
-        Run(a, m, lda, flip: 0, aZeroPoint, w, epilogue, MemoryMarshal.AsBytes(output), ldc, maxThreads);
+        Run(a, m, lda, flip: 0, aZeroPoint, w, epilogue, MemoryMarshal.AsBytes(output), ldc, maxThreads, epilogueOffset);
 
     /// <summary>s8 activations: shifted to u8 by flipping the top bit, which adds 128 to values and zero point alike.</summary>
-    public static void Multiply<TOut>(ReadOnlySpan<sbyte> a, int m, int lda, int aZeroPoint, Int8PackedWeights w, Int8GemmEpilogue epilogue, Span<TOut> output, int ldc, int maxThreads = 0)
+    public static void Multiply<TOut>(ReadOnlySpan<sbyte> a, int m, int lda, int aZeroPoint, Int8PackedWeights w, Int8GemmEpilogue epilogue, Span<TOut> output, int ldc, int maxThreads = 0, int epilogueOffset = 0)
         where TOut : unmanaged =>
-        Run(MemoryMarshal.AsBytes(a), m, lda, flip: 0x80, aZeroPoint + 128, w, epilogue, MemoryMarshal.AsBytes(output), ldc, maxThreads);
+        Run(MemoryMarshal.AsBytes(a), m, lda, flip: 0x80, aZeroPoint + 128, w, epilogue, MemoryMarshal.AsBytes(output), ldc, maxThreads, epilogueOffset);
 
-    private static unsafe void Run(ReadOnlySpan<byte> a, int m, int lda, byte flip, int za, Int8PackedWeights w, Int8GemmEpilogue epilogue, Span<byte> output, int ldc, int maxThreads)
+    private static unsafe void Run(ReadOnlySpan<byte> a, int m, int lda, byte flip, int za, Int8PackedWeights w, Int8GemmEpilogue epilogue, Span<byte> output, int ldc, int maxThreads, int epilogueOffset)
     {
         int k = w.K, n = w.N;
         int elementSize = epilogue.Kind is Int8OutputKind.Int32 or Int8OutputKind.Float ? 4 : 1;
@@ -84,6 +86,8 @@ internal static class Int8Gemm
             return;
         if (lda < k || a.Length < (long)(m - 1) * lda + k)
             throw new ArgumentException($"Activations hold {a.Length} values; M = {m} rows of K = {k} with stride {lda} need {(long)(m - 1) * lda + k}.", nameof(a));
+        if (epilogue.Scales is not null && epilogue.Scales.Length < epilogueOffset + n)
+            throw new ArgumentException($"The epilogue has {epilogue.Scales.Length} columns; offset {epilogueOffset} + N = {n} needs more.", nameof(epilogue));
         if (ldc < n || output.Length < ((long)(m - 1) * ldc + n) * elementSize)
             throw new ArgumentException($"The output holds {output.Length / elementSize} values; M×N = {m}×{n} with stride {ldc} needs {(long)(m - 1) * ldc + n}.", nameof(output));
 
@@ -111,7 +115,7 @@ internal static class Int8Gemm
             int rowTasks = (m + RowBlock - 1) / RowBlock;
             fixed (byte* outputPointer = output)
             {
-                var job = new Job(variant, w, epilogue, packedA, rowBytes, m, columnTerms, rowTerms, (nint)outputPointer, ldc);
+                var job = new Job(variant, w, epilogue, epilogueOffset, packedA, rowBytes, m, columnTerms, rowTerms, (nint)outputPointer, ldc);
                 KernelParallel.For(rowTasks * panelTasks, (long)m * n * k, t => job.RunTask(t / panelTasks, t % panelTasks, panelsPerTask), maxThreads);
             }
         }
@@ -133,7 +137,7 @@ internal static class Int8Gemm
     }
 
     /// <summary>Everything one call's tasks share.</summary>
-    private sealed class Job(Int8GemmVariant variant, Int8PackedWeights w, Int8GemmEpilogue epilogue, byte[] packedA, int rowBytes, int m,
+    private sealed class Job(Int8GemmVariant variant, Int8PackedWeights w, Int8GemmEpilogue epilogue, int epilogueOffset, byte[] packedA, int rowBytes, int m,
         int[] columnTerms, int[]? rowTerms, nint output, int ldc)
     {
         public unsafe void RunTask(int rowTask, int panelTask, int panelsPerTask)
@@ -156,7 +160,7 @@ internal static class Int8Gemm
                         {
                             var acc = new Span<int>(tile + r * nr, columns);
                             Int8GemmOutput.Correct(acc, columnTerms.AsSpan(n0, columns), rowTerms is null ? 0 : rowTerms[r0 + r], w.ZeroPoints.AsSpan(n0, columns));
-                            Int8GemmOutput.Write(acc, epilogue, n0, output, (long)(r0 + r) * ldc + n0);
+                            Int8GemmOutput.Write(acc, epilogue, epilogueOffset + n0, output, (long)(r0 + r) * ldc + n0);
                         }
                     }
                 }

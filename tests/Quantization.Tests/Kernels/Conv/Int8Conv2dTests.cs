@@ -1,0 +1,122 @@
+using System.Runtime.InteropServices;
+using Quantization.Kernels.Conv;
+using Quantization.Kernels.Gemm;
+using Xunit;
+
+namespace Quantization.Tests.Kernels.Conv;
+
+/// <summary>INT8 convolution against the direct 7-loop reference, bit for bit, for every GEMM variant.</summary>
+public class Int8Conv2dTests
+{
+    private const int Seed = 4242;
+
+    public static TheoryData<string> Variants()
+    {
+        var data = new TheoryData<string>();
+        foreach (var v in Int8Gemm.Registry.Supported)
+            data.Add(v.Name);
+        return data;
+    }
+
+    /// <summary>Stride, padding (asymmetric too), dilation and groups, including pointwise and depthwise.</summary>
+    internal static IEnumerable<(Conv2dGeometry Geometry, int Height, int Width)> Geometries()
+    {
+        yield return (new Conv2dGeometry(3, 8, 3, 3), 7, 9);
+        yield return (new Conv2dGeometry(4, 5, 3, 3, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1), 6, 6);
+        yield return (new Conv2dGeometry(6, 4, 3, 2, StrideH: 2, StrideW: 3, PadTop: 1, PadLeft: 0, PadBottom: 2, PadRight: 1), 9, 11);
+        yield return (new Conv2dGeometry(5, 7, 3, 3, PadTop: 2, PadLeft: 2, PadBottom: 2, PadRight: 2, DilationH: 2, DilationW: 2), 8, 7);
+        yield return (new Conv2dGeometry(8, 6, 3, 3, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1, Groups: 2), 5, 6);
+        yield return (new Conv2dGeometry(6, 9, 1, 1, Groups: 3), 4, 5);
+        yield return (new Conv2dGeometry(17, 33, 1, 1), 5, 3);
+        yield return (new Conv2dGeometry(7, 3, 1, 1, StrideH: 2, StrideW: 2), 6, 7);
+        yield return (new Conv2dGeometry(3, 16, 7, 7, StrideH: 2, StrideW: 2, PadTop: 3, PadLeft: 3, PadBottom: 3, PadRight: 3), 12, 10);
+        yield return (new Conv2dGeometry(19, 19, 3, 3, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1, Groups: 19), 7, 8);
+        yield return (new Conv2dGeometry(12, 12, 3, 3, StrideH: 2, StrideW: 2, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1, Groups: 12), 9, 9);
+        yield return (new Conv2dGeometry(10, 10, 5, 5, PadTop: 4, PadLeft: 4, PadBottom: 4, PadRight: 4, DilationH: 2, DilationW: 2, Groups: 10), 6, 7);
+        yield return (new Conv2dGeometry(2, 3, 2, 2, PadTop: 0, PadLeft: 1, PadBottom: 1, PadRight: 0), 1, 1);
+    }
+
+    [Theory]
+    [MemberData(nameof(Variants))]
+    public void Accumulators_match_direct_convolution(string name)
+    {
+        var variant = Int8Gemm.Registry.Find(name)!;
+        var rng = new Random(Seed);
+        foreach (var (g, h, w) in Geometries())
+        {
+            foreach (int batch in new[] { 1, 2 })
+            {
+                var (x, weights, zw, za) = RandomProblem(rng, g, batch, h, w);
+                var conv = new Int8Conv2d(g, weights, zw, variant);
+                var actual = new int[batch * g.OutChannels * g.OutputHeight(h) * g.OutputWidth(w)];
+                conv.Run<int>(x, batch, h, w, za, Int8GemmEpilogue.Int32, actual);
+                var expected = ConvReference.Int8Conv2d(x, batch, h, w, za, weights, zw, g);
+                AssertSame(expected, actual, $"{name} {g} input {batch}×{h}×{w} za={za} (seed {Seed})");
+            }
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Variants))]
+    public void Requantized_and_float_outputs_match_the_reference_formulas(string name)
+    {
+        var variant = Int8Gemm.Registry.Find(name)!;
+        var rng = new Random(Seed + 1);
+        foreach (var (g, h, w) in Geometries())
+        {
+            var (x, weights, zw, za) = RandomProblem(rng, g, 1, h, w);
+            int outPixels = g.OutputHeight(h) * g.OutputWidth(w);
+            var conv = new Int8Conv2d(g, weights, zw, variant);
+            var acc = ConvReference.Int8Conv2d(x, 1, h, w, za, weights, zw, g);
+            float[] multipliers = Enumerable.Range(0, g.OutChannels).Select(_ => (float)(rng.NextDouble() * 0.01 + 1e-4)).ToArray();
+            int[] intBias = Enumerable.Range(0, g.OutChannels).Select(_ => rng.Next(-500, 500)).ToArray();
+            float[] bias = Enumerable.Range(0, g.OutChannels).Select(_ => (float)rng.NextDouble()).ToArray();
+
+            var u8 = new byte[acc.Length];
+            conv.Run<byte>(x, 1, h, w, za, Int8GemmEpilogue.Requantize(multipliers, intBias, 100, 100, 255, signedOutput: false), u8);
+            AssertSame(acc.Select((v, i) => (byte)Int8GemmReference.Requantize(v, intBias[i / outPixels], multipliers[i / outPixels], 100, 100, 255)).ToArray(), u8, $"{name} {g} u8");
+
+            var f = new float[acc.Length];
+            conv.Run<float>(x, 1, h, w, za, Int8GemmEpilogue.ToFloat(multipliers, bias), f);
+            AssertSame(acc.Select((v, i) => Int8GemmReference.ToFloat(v, multipliers[i / outPixels], bias[i / outPixels])).ToArray(), f, $"{name} {g} float");
+        }
+    }
+
+    [Fact]
+    public void Bad_arguments_throw_argument_exceptions()
+    {
+        var g = new Conv2dGeometry(4, 6, 3, 3, Groups: 2);
+        Assert.Equal("geometry", Assert.Throws<ArgumentException>(() => new Int8Conv2d(g with { Groups = 3 }, new sbyte[6 * 36], [0])).ParamName);
+        Assert.Equal("weights", Assert.Throws<ArgumentException>(() => new Int8Conv2d(g, new sbyte[5], [0])).ParamName);
+        Assert.Equal("weightZeroPoints", Assert.Throws<ArgumentException>(() => new Int8Conv2d(g, new sbyte[6 * 18], [0, 0])).ParamName);
+        var conv = new Int8Conv2d(g, new sbyte[6 * 18], [0]);
+        Assert.Equal("height", Assert.Throws<ArgumentException>(() => conv.Run<int>(new byte[4 * 4], 1, 2, 2, 0, Int8GemmEpilogue.Int32, new int[6])).ParamName);
+        Assert.Equal("input", Assert.Throws<ArgumentException>(() => conv.Run<int>(new byte[10], 1, 4, 4, 0, Int8GemmEpilogue.Int32, new int[24])).ParamName);
+        Assert.Equal("output", Assert.Throws<ArgumentException>(() => conv.Run<int>(new byte[64], 1, 4, 4, 0, Int8GemmEpilogue.Int32, new int[23])).ParamName);
+    }
+
+    private static (byte[] X, sbyte[] W, int[] Zw, int Za) RandomProblem(Random rng, Conv2dGeometry g, int batch, int h, int w)
+    {
+        var x = new byte[batch * g.InChannels * h * w];
+        rng.NextBytes(x);
+        var weights = new sbyte[g.OutChannels * g.PatchSize];
+        rng.NextBytes(MemoryMarshal.AsBytes(weights.AsSpan()));
+        int[] zw = rng.Next(3) switch
+        {
+            0 => [0],
+            1 => [rng.Next(-20, 20)],
+            _ => Enumerable.Range(0, g.OutChannels).Select(_ => rng.Next(-128, 128)).ToArray(),
+        };
+        return (x, weights, zw, rng.Next(256));
+    }
+
+    private static void AssertSame<T>(T[] expected, T[] actual, string where)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (int i = 0; i < expected.Length; i++)
+        {
+            if (!EqualityComparer<T>.Default.Equals(expected[i], actual[i]))
+                Assert.Fail($"{where}: first difference at flat index {i}: reference {expected[i]}, kernel {actual[i]}.");
+        }
+    }
+}
