@@ -63,4 +63,30 @@ internal static class ConvReference
 
         return y;
     }
+
+    /// <summary>int32 accumulators of an INT8 transposed convolution: every input pixel scatters through every tap.</summary>
+    public static int[] Int8ConvTranspose2d(ReadOnlySpan<byte> x, int batch, int height, int width, int za, ReadOnlySpan<sbyte> w, ReadOnlySpan<int> zw, ConvTranspose2dGeometry g)
+    {
+        int oh = g.OutputHeight(height), ow = g.OutputWidth(width);
+        int cig = g.InChannelsPerGroup, cog = g.OutChannelsPerGroup;
+        var y = new int[batch * g.OutChannels * oh * ow];
+        for (int n = 0; n < batch; n++)
+        for (int ci = 0; ci < g.InChannels; ci++)
+        for (int i = 0; i < height; i++)
+        for (int j = 0; j < width; j++)
+        for (int c = 0; c < cog; c++)
+        for (int kh = 0; kh < g.KernelH; kh++)
+        for (int kw = 0; kw < g.KernelW; kw++)
+        {
+            int o = i * g.StrideH - g.PadTop + kh * g.DilationH, p = j * g.StrideW - g.PadLeft + kw * g.DilationW;
+            if (o < 0 || o >= oh || p < 0 || p >= ow)
+                continue;
+            int co = ci / cig * cog + c;
+            int zwc = zw.Length == 1 ? zw[0] : zw[co];
+            int xv = x[((n * g.InChannels + ci) * height + i) * width + j] - za;
+            y[((n * g.OutChannels + co) * oh + o) * ow + p] += xv * (w[((ci * cog + c) * g.KernelH + kh) * g.KernelW + kw] - zwc);
+        }
+
+        return y;
+    }
 }
