@@ -18,7 +18,7 @@ namespace Quantization.Kernels.Gemm;
 /// </remarks>
 internal static class Int8Gemm
 {
-    /// <summary>Rows per task: a block of packed activations (96 × K bytes) stays in L2. A multiple of every MR.</summary>
+    /// <summary>Rows per task: a block of packed activations (96 × K bytes) stays in L2. A multiple of every MR (4, 6, 8).</summary>
     internal const int RowBlock = 96;
 
     /// <summary>Weight panels per task.</summary>
@@ -26,7 +26,7 @@ internal static class Int8Gemm
 
     /// <summary>The variants, best first; <c>QUANTIZATION_INT8_GEMM</c> forces one by name.</summary>
     public static KernelRegistry<Int8GemmVariant> Registry { get; } = new("QUANTIZATION_INT8_GEMM",
-        Int8GemmAvxVnni.Instance, Int8GemmAvx512BW.Instance, Int8GemmAvx2.Instance,
+        Int8GemmAvx512VnniJit.Instance, Int8GemmAvxVnni.Instance, Int8GemmAvx512BW.Instance, Int8GemmAvx2.Instance,
         Int8GemmAdvSimdDp.Instance, Int8GemmAdvSimd.Instance, Int8GemmScalar.Instance);
 
     /// <summary>Packs s8 weights for <paramref name="variant"/> (default: the best one).</summary>

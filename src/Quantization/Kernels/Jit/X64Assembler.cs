@@ -37,6 +37,9 @@ internal sealed class X64Assembler
     /// <summary><c>vpdpbusd zmm(dst), zmm(a), zmm(b)</c>: dst.int32[i] += Σ_j a.u8[4i+j] × b.s8[4i+j].</summary>
     public void Vpdpbusd(int dst, int a, int b) => EvexRegister(Map0F38, Prefix66, 0x50, dst, a, b);
 
+    /// <summary><c>vpaddd zmm(dst), zmm(a), zmm(b)</c>: int32 lanes, wrapping.</summary>
+    public void Vpaddd(int dst, int a, int b) => EvexRegister(Map0F, Prefix66, 0xFE, dst, a, b);
+
     /// <summary><c>vpxord zmm(dst), zmm(a), zmm(b)</c>.</summary>
     public void Vpxord(int dst, int a, int b) => EvexRegister(Map0F, Prefix66, 0xEF, dst, a, b);
 
@@ -48,6 +51,14 @@ internal sealed class X64Assembler
 
     /// <summary><c>vmovdqu32 zmmword [base + displacement], zmm(source)</c>.</summary>
     public void Vmovdqu32Store(Gpr @base, int displacement, int source) => EvexMemory(Map0F, PrefixF3, 0x7F, source, @base, displacement, operandSize: 64);
+
+    /// <summary><c>mov reg, immediate</c> (64-bit, the immediate sign-extended).</summary>
+    public void MoveImmediate(Gpr reg, int immediate)
+    {
+        Rex(w: true, reg: 0, rm: (int)reg);
+        Emit(0xC7, ModRm(3, 0, (int)reg & 7));
+        EmitInt32(immediate);
+    }
 
     /// <summary><c>add reg, immediate</c> (64-bit).</summary>
     public void AddImmediate(Gpr reg, int immediate)

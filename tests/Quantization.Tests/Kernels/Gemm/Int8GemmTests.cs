@@ -24,7 +24,9 @@ public class Int8GemmTests
         Assert.True(Int8Gemm.Registry.Supported.Count > 1, "Only the scalar INT8 GEMM runs here; no SIMD variant is tested.");
         if (string.IsNullOrEmpty(Environment.GetEnvironmentVariable(Int8Gemm.Registry.EnvironmentVariable)))
             Assert.Equal(Int8Gemm.Registry.Supported[0], Int8Gemm.Registry.Best);
-        if (AvxVnni.IsSupported)
+        if (Int8GemmAvx512VnniJit.CpuHasAvx512Vnni && Int8GemmAvx512VnniJit.UnavailableReason(Environment.GetEnvironmentVariable(Int8GemmAvx512VnniJit.DisableVariable)) is null)
+            Assert.Equal("Avx512VnniJit", Int8Gemm.Registry.Supported[0].Name);
+        else if (AvxVnni.IsSupported)
             Assert.Equal("AvxVnni", Int8Gemm.Registry.Supported[0].Name);
     }
 

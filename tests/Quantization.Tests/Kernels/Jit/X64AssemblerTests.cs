@@ -19,6 +19,17 @@ public class X64AssemblerTests
     public void Vpdpbusd(int dst, int a, int b, string expected) => AssertBytes(expected, asm => asm.Vpdpbusd(dst, a, b));
 
     [Theory]
+    [InlineData(16, 16, 18, "62 a1 7d 40 fe c2")]
+    [InlineData(5, 17, 31, "62 91 75 40 fe ef")]
+    public void Vpaddd(int dst, int a, int b, string expected) => AssertBytes(expected, asm => asm.Vpaddd(dst, a, b));
+
+    [Theory]
+    [InlineData((int)Gpr.Rdx, 1000, "48 c7 c2 e8 03 00 00")]
+    [InlineData((int)Gpr.R8, 3, "49 c7 c0 03 00 00 00")]
+    [InlineData((int)Gpr.Rax, -1, "48 c7 c0 ff ff ff ff")]
+    public void Move_immediate(int reg, int immediate, string expected) => AssertBytes(expected, asm => asm.MoveImmediate((Gpr)reg, immediate));
+
+    [Theory]
     [InlineData(16, "62 a1 7d 40 ef c0")]
     [InlineData(5, "62 f1 55 48 ef ed")]
     public void Vpxord_zeroing_idiom(int reg, string expected) => AssertBytes(expected, asm => asm.Vpxord(reg, reg, reg));

@@ -1,0 +1,74 @@
+using System.Runtime.InteropServices;
+using Quantization.Kernels.Gemm;
+using Quantization.Kernels.Jit;
+using Xunit;
+
+namespace Quantization.Tests.Kernels.Jit;
+
+/// <summary>
+/// The generated-code tier's availability rules. Its numbers are checked by every GEMM and convolution test, which
+/// iterate all supported variants.
+/// </summary>
+public class Avx512VnniJitTests
+{
+    [Fact]
+    public void Runs_wherever_the_cpu_reports_avx512_vnni()
+    {
+        var jit = Int8GemmAvx512VnniJit.Instance;
+        if (Int8GemmAvx512VnniJit.UnavailableReason(Environment.GetEnvironmentVariable(Int8GemmAvx512VnniJit.DisableVariable)) is null)
+            Assert.True(jit.IsSupported, $"AVX512-VNNI is reported but the generated kernels did not pass their self-test: {jit.WhyUnavailable}");
+        else
+            Assert.False(jit.IsSupported);
+    }
+
+    [Theory]
+    [InlineData("1")]
+    [InlineData("true")]
+    [InlineData("TRUE")]
+    public void The_environment_variable_disables_it(string setting) =>
+        Assert.Contains(Int8GemmAvx512VnniJit.DisableVariable, Int8GemmAvx512VnniJit.UnavailableReason(setting));
+
+    [Fact]
+    public void Other_settings_do_not_disable_it()
+    {
+        string? reason = Int8GemmAvx512VnniJit.UnavailableReason("0");
+        Assert.True(reason is null || !reason.Contains(Int8GemmAvx512VnniJit.DisableVariable, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Generated_kernels_follow_the_calling_convention_registers()
+    {
+        // System V: a = rdi, panel = rsi, tile = rdx, counter rcx; Windows x64: rcx, rdx, r8, counter r9.
+        // "mov rcx, 2" (48 c7 c1) on System V and "mov r9, 2" (49 c7 c1) on Windows start the K loop of a 3-row kernel.
+        byte[] sysv = VnniKernelGenerator.Generate(3, 8, 8, windowsAbi: false);
+        byte[] windows = VnniKernelGenerator.Generate(3, 8, 8, windowsAbi: true);
+        Assert.True(Contains(sysv, [0x48, 0xC7, 0xC1, 2, 0, 0, 0]));
+        Assert.True(Contains(windows, [0x49, 0xC7, 0xC1, 2, 0, 0, 0]));
+        Assert.Equal([0xC5, 0xF8, 0x77, 0xC3], sysv[^4..]);
+    }
+
+    [Theory]
+    [InlineData(0, 8, 8)]
+    [InlineData(9, 8, 8)]
+    [InlineData(2, 8, 6)]
+    [InlineData(2, 4, 8)]
+    public void Impossible_shapes_are_refused(int rows, int stride, int paddedK) =>
+        Assert.Throws<ArgumentOutOfRangeException>(() => VnniKernelGenerator.Generate(rows, stride, paddedK, windowsAbi: false));
+
+    [Fact]
+    public void Executable_memory_runs_generated_code()
+    {
+        if (!OperatingSystem.IsLinux() && !OperatingSystem.IsWindows() || RuntimeInformation.ProcessArchitecture != Architecture.X64)
+            Assert.Skip("Executable pages are created on x86-64 Linux and Windows only.");
+        // mov rax, 42; ret
+        nint? code = ExecutableMemory.TryCreate([0x48, 0xC7, 0xC0, 42, 0, 0, 0, 0xC3], out string? failure);
+        Assert.True(code is not null, failure);
+        unsafe
+        {
+            Assert.Equal(42, ((delegate* unmanaged<long>)code.Value)());
+        }
+    }
+
+    private static bool Contains(byte[] haystack, byte[] needle) =>
+        Enumerable.Range(0, haystack.Length - needle.Length + 1).Any(i => haystack.AsSpan(i, needle.Length).SequenceEqual(needle));
+}
