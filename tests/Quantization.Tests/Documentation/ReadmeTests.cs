@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using Quantization.Observers;
 using Xunit;
 
 namespace Quantization.Tests.Documentation;
@@ -33,6 +34,31 @@ public partial class ReadmeTests
             Assert.Equal(expected[i], back.AsSpan()[i], 5);
         Assert.Equal([127, -64, 64, -127], weightCodes);
         Assert.Equal(back.AsSpan().ToArray(), fake.AsSpan().ToArray());
+    }
+
+    [Fact]
+    public void Observer_example()
+    {
+        var rng = new Random(3);
+        Tensor[] calibrationBatches = Enumerable.Range(0, 4)
+            .Select(_ => new Tensor(Enumerable.Range(0, 1000).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray(), 1000))
+            .ToArray();
+        var w = new Tensor([0.5f, -0.25f, 4f, -8f], 2, 2);
+
+        var observer = new HistogramObserver(new ObserverOptions { DType = QuantDType.QUInt8, ReduceRange = true });
+        foreach (Tensor batch in calibrationBatches)
+            observer.Observe(batch);
+        QuantParams activationParams = observer.CalculateQParams();   // QUInt8, codes in [0, 127]
+
+        var weightObserver = new PerChannelMinMaxObserver(new ObserverOptions { DType = QuantDType.QInt8, QScheme = QScheme.PerChannelSymmetric });
+        weightObserver.Observe(w);
+        QuantizedTensor qWeights = QuantizedTensor.Quantize(w, weightObserver.CalculateQParams());
+
+        Assert.Equal((0, 127), (observer.QuantMin, observer.QuantMax));
+        // Uniform data on [-1, 1]: the search keeps about that range, 2 / 127 per step with zero near the middle.
+        Assert.InRange(activationParams.Scale * 127, 1.8f, 2.05f);
+        Assert.InRange(activationParams.ZeroPoint, 60, 67);
+        Assert.Equal([127, -64, 64, -127], qWeights.IntRepr());
     }
 
     [Fact]
