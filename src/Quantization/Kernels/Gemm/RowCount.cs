@@ -20,3 +20,7 @@ internal readonly struct Rows4 : IRowCount { public static int Value => 4; }
 internal readonly struct Rows5 : IRowCount { public static int Value => 5; }
 
 internal readonly struct Rows6 : IRowCount { public static int Value => 6; }
+
+internal readonly struct Rows7 : IRowCount { public static int Value => 7; }
+
+internal readonly struct Rows8 : IRowCount { public static int Value => 8; }
