@@ -23,11 +23,6 @@ internal sealed unsafe class Int8GemmAvx512VnniJit : Int8GemmVariant
 {
     public const string DisableVariable = "QUANTIZATION_DISABLE_JIT";
 
-    // The last shape each thread used: consecutive tiles of one call share stride and K, so the dictionary is
-    // consulted once per call and row count rather than once per tile.
-    [ThreadStatic]
-    private static (int Stride, int PaddedK, nint[] ByRows)? _recent;
-
     private readonly ConcurrentDictionary<(int Rows, int Stride, int PaddedK), nint> _kernels = new();
     private readonly Lazy<string?> _unavailableReason;
 
@@ -63,15 +58,7 @@ internal sealed unsafe class Int8GemmAvx512VnniJit : Int8GemmVariant
 
     public override void Kernel(int rows, byte* a, int aStride, byte* panel, int paddedK, int* tile)
     {
-        if (_recent is not var (stride, k, byRows) || stride != aStride || k != paddedK)
-        {
-            byRows = new nint[VnniKernelGenerator.MaxRows + 1];
-            _recent = (aStride, paddedK, byRows);
-        }
-
-        nint code = byRows[rows];
-        if (code == 0)
-            code = byRows[rows] = _kernels.GetOrAdd((rows, aStride, paddedK), static key => Create(key.Rows, key.Stride, key.PaddedK));
+        nint code = _kernels.GetOrAdd((rows, aStride, paddedK), static key => Create(key.Rows, key.Stride, key.PaddedK));
         ((delegate* unmanaged<byte*, byte*, int*, void>)code)(a, panel, tile);
     }
 
