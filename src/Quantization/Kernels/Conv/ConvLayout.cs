@@ -64,6 +64,37 @@ internal static class ConvLayout
         return result;
     }
 
+    /// <summary>
+    /// col2im for a transposed convolution: adds each input pixel's per-tap contributions (row p = input pixel, columns
+    /// (tap, output channel of the group)) into the NHWC output pixels they land on.
+    /// </summary>
+    public static void ColumnsToImage<T>(ReadOnlySpan<T> contributions, int height, int width, int group, ConvTranspose2dGeometry g, Span<T> sums)
+        where T : System.Numerics.IAdditionOperators<T, T, T>, System.Numerics.IAdditiveIdentity<T, T>
+    {
+        int oh = g.OutputHeight(height), ow = g.OutputWidth(width), cog = g.OutChannelsPerGroup, columns = g.Taps * cog;
+        for (int i = 0; i < height; i++)
+        {
+            for (int j = 0; j < width; j++)
+            {
+                ReadOnlySpan<T> pixel = contributions.Slice((i * width + j) * columns, columns);
+                for (int kh = 0; kh < g.KernelH; kh++)
+                {
+                    int o = i * g.StrideH - g.PadTop + kh * g.DilationH;
+                    if ((uint)o >= (uint)oh)
+                        continue;
+                    for (int kw = 0; kw < g.KernelW; kw++)
+                    {
+                        int p = j * g.StrideW - g.PadLeft + kw * g.DilationW;
+                        if ((uint)p >= (uint)ow)
+                            continue;
+                        Span<T> target = sums.Slice((o * ow + p) * g.OutChannels + group * cog, cog);
+                        System.Numerics.Tensors.TensorPrimitives.Add(target, pixel.Slice((kh * g.KernelW + kw) * cog, cog), target);
+                    }
+                }
+            }
+        }
+    }
+
     /// <summary>Cache-blocked transpose of a rows × cols matrix.</summary>
     private static void Transpose<T>(ReadOnlySpan<T> source, int rows, int cols, Span<T> destination)
     {

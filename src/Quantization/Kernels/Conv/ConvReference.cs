@@ -89,4 +89,33 @@ internal static class ConvReference
 
         return y;
     }
+
+    /// <summary>A float transposed convolution in double precision (the tolerance oracle), NCHW in and out, with optional bias.</summary>
+    public static double[] ConvTranspose2d(ReadOnlySpan<float> x, int batch, int height, int width, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, ConvTranspose2dGeometry g)
+    {
+        int oh = g.OutputHeight(height), ow = g.OutputWidth(width);
+        int cig = g.InChannelsPerGroup, cog = g.OutChannelsPerGroup;
+        var y = new double[batch * g.OutChannels * oh * ow];
+        for (int n = 0; n < batch; n++)
+        for (int co = 0; co < g.OutChannels; co++)
+        for (int p = 0; p < oh * ow; p++)
+            y[(n * g.OutChannels + co) * oh * ow + p] = bias.IsEmpty ? 0 : bias[co];
+
+        for (int n = 0; n < batch; n++)
+        for (int ci = 0; ci < g.InChannels; ci++)
+        for (int i = 0; i < height; i++)
+        for (int j = 0; j < width; j++)
+        for (int c = 0; c < cog; c++)
+        for (int kh = 0; kh < g.KernelH; kh++)
+        for (int kw = 0; kw < g.KernelW; kw++)
+        {
+            int o = i * g.StrideH - g.PadTop + kh * g.DilationH, p = j * g.StrideW - g.PadLeft + kw * g.DilationW;
+            if (o < 0 || o >= oh || p < 0 || p >= ow)
+                continue;
+            int co = ci / cig * cog + c;
+            y[((n * g.OutChannels + co) * oh + o) * ow + p] += (double)x[((n * g.InChannels + ci) * height + i) * width + j] * w[((ci * cog + c) * g.KernelH + kh) * g.KernelW + kw];
+        }
+
+        return y;
+    }
 }

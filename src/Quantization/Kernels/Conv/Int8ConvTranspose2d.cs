@@ -85,7 +85,7 @@ internal sealed class Int8ConvTranspose2d
                 {
                     ReadOnlySpan<byte> a = hwc.AsSpan(group * g.InChannelsPerGroup, (pixels - 1) * g.InChannels + g.InChannelsPerGroup);
                     Int8Gemm.Multiply<int>(a, pixels, g.InChannels, za, _groupWeights[group], Int8GemmEpilogue.Int32, contributions.AsSpan(0, pixels * columns), columns, maxThreads);
-                    ColumnsToImage(contributions, height, width, group, sums);
+                    ConvLayout.ColumnsToImage<int>(contributions.AsSpan(0, pixels * columns), height, width, group, g, sums);
                 }
 
                 Span<TOut> nhwc = result.AsSpan(0, outPixels * g.OutChannels);
@@ -104,34 +104,6 @@ internal sealed class Int8ConvTranspose2d
             ArrayPool<int>.Shared.Return(contributions);
             ArrayPool<int>.Shared.Return(acc);
             ArrayPool<TOut>.Shared.Return(result);
-        }
-    }
-
-    /// <summary>col2im: adds each input pixel's per-tap contributions into the output pixels they land on (NHWC).</summary>
-    private void ColumnsToImage(int[] contributions, int height, int width, int group, Span<int> sums)
-    {
-        var g = Geometry;
-        int oh = g.OutputHeight(height), ow = g.OutputWidth(width), cog = g.OutChannelsPerGroup, columns = g.Taps * cog;
-        for (int i = 0; i < height; i++)
-        {
-            for (int j = 0; j < width; j++)
-            {
-                ReadOnlySpan<int> pixel = contributions.AsSpan((i * width + j) * columns, columns);
-                for (int kh = 0; kh < g.KernelH; kh++)
-                {
-                    int o = i * g.StrideH - g.PadTop + kh * g.DilationH;
-                    if ((uint)o >= (uint)oh)
-                        continue;
-                    for (int kw = 0; kw < g.KernelW; kw++)
-                    {
-                        int p = j * g.StrideW - g.PadLeft + kw * g.DilationW;
-                        if ((uint)p >= (uint)ow)
-                            continue;
-                        Span<int> target = sums.Slice((o * ow + p) * g.OutChannels + group * cog, cog);
-                        System.Numerics.Tensors.TensorPrimitives.Add(target, pixel.Slice((kh * g.KernelW + kw) * cog, cog), target);
-                    }
-                }
-            }
         }
     }
 }

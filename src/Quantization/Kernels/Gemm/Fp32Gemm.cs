@@ -79,12 +79,7 @@ internal static class Fp32Gemm
             throw new ArgumentException($"C holds {c.Length} values; M×N = {m}×{n} with stride {ldc} needs {(long)(m - 1) * ldc + n}.", nameof(c));
         if (!bias.IsEmpty && bias.Length != n)
             throw new ArgumentException($"Expected {n} biases but got {bias.Length}.", nameof(bias));
-        (float lo, float hi) = activation switch
-        {
-            Fp32Activation.Relu => (0f, float.PositiveInfinity),
-            Fp32Activation.Clamp => (clampMin, clampMax),
-            _ => (float.NegativeInfinity, float.PositiveInfinity),
-        };
+        (float lo, float hi) = Bounds(activation, clampMin, clampMax);
 
         int panelTasks = (b.PanelCount + PanelsPerTask - 1) / PanelsPerTask, rowTasks = (m + RowBlock - 1) / RowBlock;
         fixed (float* pa = a)
@@ -114,8 +109,16 @@ internal static class Fp32Gemm
         }
     }
 
+    /// <summary>The clamp bounds an activation stands for.</summary>
+    internal static (float Lo, float Hi) Bounds(Fp32Activation activation, float clampMin, float clampMax) => activation switch
+    {
+        Fp32Activation.Relu => (0f, float.PositiveInfinity),
+        Fp32Activation.Clamp => (clampMin, clampMax),
+        _ => (float.NegativeInfinity, float.PositiveInfinity),
+    };
+
     /// <summary><c>row[j] = clamp(row[j] + bias[j], lo, hi)</c>, vectorized; the same operations as the scalar tail.</summary>
-    private static void Epilogue(Span<float> row, ReadOnlySpan<float> bias, float lo, float hi, bool clamp)
+    internal static void Epilogue(Span<float> row, ReadOnlySpan<float> bias, float lo, float hi, bool clamp)
     {
         int j = 0;
         if (Vector.IsHardwareAccelerated)

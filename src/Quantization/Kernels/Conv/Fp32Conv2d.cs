@@ -1,0 +1,210 @@
+using System.Buffers;
+using System.Numerics;
+using System.Runtime.InteropServices;
+using Quantization.Kernels.Gemm;
+using Quantization.Kernels.Threading;
+
+namespace Quantization.Kernels.Conv;
+
+/// <summary>
+/// FP32 2-D convolution, NCHW in and out: <c>y = act(Σ x * w + bias[co])</c>. Weights are packed once, here; the
+/// FP32 counterpart of <see cref="Int8Conv2d"/> and the baseline its speedup is measured against.
+/// </summary>
+/// <remarks>
+/// The same structure as the INT8 convolution: images go to NHWC, im2col builds rows of contiguous channel runs
+/// (none for a pointwise convolution), and the packed FP32 GEMM, with bias and activation fused, writes NHWC.
+/// Several images share one GEMM while their im2col rows fit <see cref="ColumnBudget"/> floats, so small images
+/// (MNIST, late CNN stages) still give the GEMM enough rows to split across threads. Depthwise convolutions take
+/// their own kernel: NHWC, each output pixel accumulating its taps across all channels with vector FMAs.
+/// </remarks>
+internal sealed class Fp32Conv2d
+{
+    /// <summary>The most floats of im2col (or NHWC) rows one GEMM call takes: 8 MiB, inside a desktop L3.</summary>
+    internal const int ColumnBudget = 2 << 20;
+
+    private readonly Fp32PackedB[]? _groupWeights;
+    private readonly float[]? _depthwiseWeights;
+
+    /// <param name="geometry">The convolution's shape.</param>
+    /// <param name="weights">Weights [outChannels, inChannels / groups, kernelH, kernelW], as PyTorch and ONNX store them.</param>
+    /// <param name="variant">The FP32 GEMM variant to pack for (default: the best).</param>
+    public Fp32Conv2d(Conv2dGeometry geometry, ReadOnlySpan<float> weights, Fp32GemmVariant? variant = null)
+    {
+        geometry.Validate(nameof(geometry));
+        int expected = geometry.OutChannels * geometry.PatchSize;
+        if (weights.Length != expected)
+            throw new ArgumentException($"Expected {expected} weights for {geometry} but got {weights.Length}.", nameof(weights));
+        Geometry = geometry;
+
+        if (geometry.IsDepthwise)
+        {
+            // [tap, channel]: each tap is one contiguous run of channels, matching the NHWC image.
+            int taps = geometry.KernelH * geometry.KernelW, channels = geometry.OutChannels;
+            _depthwiseWeights = new float[taps * channels];
+            for (int c = 0; c < channels; c++)
+            {
+                for (int t = 0; t < taps; t++)
+                    _depthwiseWeights[t * channels + c] = weights[c * taps + t];
+            }
+
+            return;
+        }
+
+        _groupWeights = new Fp32PackedB[geometry.Groups];
+        for (int group = 0; group < geometry.Groups; group++)
+            _groupWeights[group] = Fp32Gemm.Pack(ConvLayout.WeightsToTapMajor(weights, group, geometry), geometry.PatchSize, geometry.OutChannelsPerGroup, transposed: true, variant);
+    }
+
+    public Conv2dGeometry Geometry { get; }
+
+    /// <summary>
+    /// Convolves an NCHW batch into <paramref name="output"/> (NCHW), adding <paramref name="bias"/> (empty, or one per
+    /// output channel) and applying <paramref name="activation"/>.
+    /// </summary>
+    public void Run(ReadOnlySpan<float> input, int batch, int height, int width, ReadOnlySpan<float> bias, Span<float> output,
+        Fp32Activation activation = Fp32Activation.None, float clampMin = float.NegativeInfinity, float clampMax = float.PositiveInfinity, int maxThreads = 0)
+    {
+        var g = Geometry;
+        g.ValidateInput(height, width, nameof(height));
+        int pixels = height * width, oh = g.OutputHeight(height), ow = g.OutputWidth(width), outPixels = oh * ow;
+        if (batch < 0 || input.Length != (long)batch * g.InChannels * pixels)
+            throw new ArgumentException($"Expected {batch}×{g.InChannels}×{height}×{width} input values but got {input.Length}.", nameof(input));
+        if (output.Length != (long)batch * g.OutChannels * outPixels)
+            throw new ArgumentException($"Expected {batch}×{g.OutChannels}×{oh}×{ow} output values but got {output.Length}.", nameof(output));
+        if (!bias.IsEmpty && bias.Length != g.OutChannels)
+            throw new ArgumentException($"Expected {g.OutChannels} biases but got {bias.Length}.", nameof(bias));
+        if (batch == 0)
+            return;
+
+        int rowLength = _groupWeights is null || g.IsPointwise ? g.InChannels : g.PatchSize;
+        int chunk = _groupWeights is null ? 1 : Math.Clamp(ColumnBudget / Math.Max(1, outPixels * rowLength), 1, batch);
+        float[] hwc = ArrayPool<float>.Shared.Rent(chunk * pixels * g.InChannels);
+        float[] nhwc = ArrayPool<float>.Shared.Rent(chunk * outPixels * g.OutChannels);
+        float[]? columns = _groupWeights is not null && !g.IsPointwise ? ArrayPool<float>.Shared.Rent(chunk * outPixels * g.PatchSize) : null;
+        try
+        {
+            for (int n0 = 0; n0 < batch; n0 += chunk)
+            {
+                int images = Math.Min(chunk, batch - n0);
+                for (int n = 0; n < images; n++)
+                {
+                    ConvLayout.ChannelsLast(input.Slice((n0 + n) * g.InChannels * pixels, g.InChannels * pixels), g.InChannels, pixels,
+                        hwc.AsSpan(n * pixels * g.InChannels, pixels * g.InChannels));
+                }
+
+                if (_depthwiseWeights is not null)
+                    Depthwise(hwc, height, width, bias, activation, clampMin, clampMax, nhwc, maxThreads);
+                else
+                    Grouped(hwc, images, height, width, columns, bias, activation, clampMin, clampMax, nhwc, maxThreads);
+
+                for (int n = 0; n < images; n++)
+                {
+                    ConvLayout.ChannelsFirst<float>(nhwc.AsSpan(n * outPixels * g.OutChannels, outPixels * g.OutChannels), outPixels, g.OutChannels,
+                        output.Slice((n0 + n) * g.OutChannels * outPixels, g.OutChannels * outPixels));
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(hwc);
+            ArrayPool<float>.Shared.Return(nhwc);
+            if (columns is not null)
+                ArrayPool<float>.Shared.Return(columns);
+        }
+    }
+
+    private void Grouped(float[] hwc, int images, int height, int width, float[]? columns, ReadOnlySpan<float> bias,
+        Fp32Activation activation, float clampMin, float clampMax, float[] nhwc, int maxThreads)
+    {
+        var g = Geometry;
+        int pixels = height * width, outPixels = g.OutputHeight(height) * g.OutputWidth(width), rows = images * outPixels, cog = g.OutChannelsPerGroup;
+        for (int group = 0; group < g.Groups; group++)
+        {
+            ReadOnlySpan<float> a;
+            int lda;
+            if (columns is null)
+            {
+                // Pointwise: pixel p's channels of this group start at p * C + group * C/groups, across all images.
+                a = hwc.AsSpan(group * g.InChannelsPerGroup, (rows - 1) * g.InChannels + g.InChannelsPerGroup);
+                lda = g.InChannels;
+            }
+            else
+            {
+                for (int n = 0; n < images; n++)
+                {
+                    ConvLayout.Im2Col<float>(hwc.AsSpan(n * pixels * g.InChannels, pixels * g.InChannels), height, width, group, g, 0f,
+                        columns.AsSpan(n * outPixels * g.PatchSize, outPixels * g.PatchSize));
+                }
+
+                a = columns.AsSpan(0, rows * g.PatchSize);
+                lda = g.PatchSize;
+            }
+
+            Fp32Gemm.Multiply(a, rows, lda, _groupWeights![group], bias.IsEmpty ? default : bias.Slice(group * cog, cog),
+                nhwc.AsSpan(group * cog, (rows - 1) * g.OutChannels + cog), g.OutChannels, activation, clampMin, clampMax, maxThreads);
+        }
+    }
+
+    /// <summary>
+    /// Depthwise: <c>y[p, c] = act(bias[c] + Σ_taps x[tap pixel, c] * w[tap, c])</c>; taps in the padding add nothing and
+    /// are skipped. Vectorized over channels; output rows are split across threads.
+    /// </summary>
+    private unsafe void Depthwise(float[] hwc, int height, int width, ReadOnlySpan<float> bias, Fp32Activation activation,
+        float clampMin, float clampMax, float[] nhwc, int maxThreads)
+    {
+        var g = Geometry;
+        int channels = g.InChannels, oh = g.OutputHeight(height), ow = g.OutputWidth(width);
+        (float lo, float hi) = Fp32Gemm.Bounds(activation, clampMin, clampMax);
+        bool clamp = activation != Fp32Activation.None;
+        float[] weights = _depthwiseWeights!;
+        fixed (float* pbias = bias)
+        {
+            nint biasPointer = (nint)pbias;
+            int biasLength = bias.Length;
+            KernelParallel.For(oh, (long)oh * ow * channels * g.KernelH * g.KernelW, i =>
+            {
+                var biasRow = new ReadOnlySpan<float>((float*)biasPointer, biasLength);
+                for (int j = 0; j < ow; j++)
+                {
+                    Span<float> sum = nhwc.AsSpan((i * ow + j) * channels, channels);
+                    sum.Clear();
+                    for (int kh = 0; kh < g.KernelH; kh++)
+                    {
+                        int ih = i * g.StrideH - g.PadTop + kh * g.DilationH;
+                        if ((uint)ih >= (uint)height)
+                            continue;
+                        for (int kw = 0; kw < g.KernelW; kw++)
+                        {
+                            int iw = j * g.StrideW - g.PadLeft + kw * g.DilationW;
+                            if ((uint)iw >= (uint)width)
+                                continue;
+                            MultiplyAdd(hwc.AsSpan((ih * width + iw) * channels, channels), weights.AsSpan((kh * g.KernelW + kw) * channels, channels), sum);
+                        }
+                    }
+
+                    Fp32Gemm.Epilogue(sum, biasRow, lo, hi, clamp);
+                }
+            }, maxThreads);
+        }
+    }
+
+    /// <summary><c>sum[c] += x[c] * w[c]</c> with fused multiply-adds.</summary>
+    private static void MultiplyAdd(ReadOnlySpan<float> x, ReadOnlySpan<float> w, Span<float> sum)
+    {
+        int c = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            ref float xr = ref MemoryMarshal.GetReference(x);
+            ref float wr = ref MemoryMarshal.GetReference(w);
+            ref float sr = ref MemoryMarshal.GetReference(sum);
+            for (; c <= x.Length - Vector<float>.Count; c += Vector<float>.Count)
+            {
+                Vector.FusedMultiplyAdd(Vector.LoadUnsafe(ref xr, (nuint)c), Vector.LoadUnsafe(ref wr, (nuint)c), Vector.LoadUnsafe(ref sr, (nuint)c))
+                    .StoreUnsafe(ref sr, (nuint)c);
+            }
+        }
+
+        for (; c < x.Length; c++)
+            sum[c] = MathF.FusedMultiplyAdd(x[c], w[c], sum[c]);
+    }
+}

@@ -1,0 +1,99 @@
+using System.Buffers;
+using Quantization.Kernels.Gemm;
+
+namespace Quantization.Kernels.Conv;
+
+/// <summary>
+/// FP32 2-D transposed convolution, NCHW in and out, with bias and activation: the FP32 counterpart of
+/// <see cref="Int8ConvTranspose2d"/>.
+/// </summary>
+/// <remarks>
+/// Per group, one GEMM multiplies the NHWC image (pixels × input channels) by the weights arranged as
+/// [input channel, (tap, output channel)], giving every pixel's contribution through every tap; col2im adds those
+/// into the output pixels they land on, then bias and activation run once per output pixel.
+/// </remarks>
+internal sealed class Fp32ConvTranspose2d
+{
+    private readonly Fp32PackedB[] _groupWeights;
+
+    /// <param name="geometry">The transposed convolution's shape.</param>
+    /// <param name="weights">Weights [inChannels, outChannels / groups, kernelH, kernelW], as PyTorch and ONNX store them.</param>
+    /// <param name="variant">The FP32 GEMM variant to pack for (default: the best).</param>
+    public Fp32ConvTranspose2d(ConvTranspose2dGeometry geometry, ReadOnlySpan<float> weights, Fp32GemmVariant? variant = null)
+    {
+        geometry.Validate(nameof(geometry));
+        int cig = geometry.InChannelsPerGroup, cog = geometry.OutChannelsPerGroup, taps = geometry.Taps;
+        if (weights.Length != geometry.InChannels * cog * taps)
+            throw new ArgumentException($"Expected {geometry.InChannels * cog * taps} weights for {geometry} but got {weights.Length}.", nameof(weights));
+        Geometry = geometry;
+
+        int columns = taps * cog;
+        _groupWeights = new Fp32PackedB[geometry.Groups];
+        var b = new float[cig * columns];
+        for (int group = 0; group < geometry.Groups; group++)
+        {
+            for (int ci = 0; ci < cig; ci++)
+            {
+                for (int co = 0; co < cog; co++)
+                {
+                    for (int t = 0; t < taps; t++)
+                        b[ci * columns + t * cog + co] = weights[((group * cig + ci) * cog + co) * taps + t];
+                }
+            }
+
+            _groupWeights[group] = Fp32Gemm.Pack(b, cig, columns, transposed: false, variant);
+        }
+    }
+
+    public ConvTranspose2dGeometry Geometry { get; }
+
+    /// <summary>
+    /// Runs an NCHW batch into <paramref name="output"/> (NCHW), adding <paramref name="bias"/> (empty, or one per output
+    /// channel) and applying <paramref name="activation"/>.
+    /// </summary>
+    public void Run(ReadOnlySpan<float> input, int batch, int height, int width, ReadOnlySpan<float> bias, Span<float> output,
+        Fp32Activation activation = Fp32Activation.None, float clampMin = float.NegativeInfinity, float clampMax = float.PositiveInfinity, int maxThreads = 0)
+    {
+        var g = Geometry;
+        g.ValidateInput(height, width, nameof(height));
+        int pixels = height * width, oh = g.OutputHeight(height), ow = g.OutputWidth(width), outPixels = oh * ow;
+        int cog = g.OutChannelsPerGroup, columns = g.Taps * cog;
+        if (batch < 0 || input.Length != (long)batch * g.InChannels * pixels)
+            throw new ArgumentException($"Expected {batch}×{g.InChannels}×{height}×{width} input values but got {input.Length}.", nameof(input));
+        if (output.Length != (long)batch * g.OutChannels * outPixels)
+            throw new ArgumentException($"Expected {batch}×{g.OutChannels}×{oh}×{ow} output values but got {output.Length}.", nameof(output));
+        if (!bias.IsEmpty && bias.Length != g.OutChannels)
+            throw new ArgumentException($"Expected {g.OutChannels} biases but got {bias.Length}.", nameof(bias));
+        (float lo, float hi) = Fp32Gemm.Bounds(activation, clampMin, clampMax);
+
+        float[] hwc = ArrayPool<float>.Shared.Rent(pixels * g.InChannels);
+        float[] contributions = ArrayPool<float>.Shared.Rent(pixels * columns);
+        float[] nhwc = ArrayPool<float>.Shared.Rent(outPixels * g.OutChannels);
+        try
+        {
+            for (int n = 0; n < batch; n++)
+            {
+                ConvLayout.ChannelsLast(input.Slice(n * g.InChannels * pixels, g.InChannels * pixels), g.InChannels, pixels, hwc);
+                Span<float> sums = nhwc.AsSpan(0, outPixels * g.OutChannels);
+                sums.Clear();
+                for (int group = 0; group < g.Groups; group++)
+                {
+                    ReadOnlySpan<float> a = hwc.AsSpan(group * g.InChannelsPerGroup, (pixels - 1) * g.InChannels + g.InChannelsPerGroup);
+                    Fp32Gemm.Multiply(a, pixels, g.InChannels, _groupWeights[group], default, contributions.AsSpan(0, pixels * columns), columns, maxThreads: maxThreads);
+                    ConvLayout.ColumnsToImage<float>(contributions.AsSpan(0, pixels * columns), height, width, group, g, sums);
+                }
+
+                for (int p = 0; p < outPixels; p++)
+                    Fp32Gemm.Epilogue(sums.Slice(p * g.OutChannels, g.OutChannels), bias, lo, hi, activation != Fp32Activation.None);
+
+                ConvLayout.ChannelsFirst<float>(sums, outPixels, g.OutChannels, output.Slice(n * g.OutChannels * outPixels, g.OutChannels * outPixels));
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(hwc);
+            ArrayPool<float>.Shared.Return(contributions);
+            ArrayPool<float>.Shared.Return(nhwc);
+        }
+    }
+}
