@@ -1,3 +1,9 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.Arm;
+using System.Runtime.Intrinsics.X86;
+
 namespace Quantization.Kernels.Conv;
 
 /// <summary>
@@ -95,22 +101,186 @@ internal static class ConvLayout
         }
     }
 
-    /// <summary>Cache-blocked transpose of a rows × cols matrix.</summary>
-    private static void Transpose<T>(ReadOnlySpan<T> source, int rows, int cols, Span<T> destination)
+    /// <summary>
+    /// Transposes a rows × cols matrix. The layout changes around a convolution move as many bytes as a small layer's
+    /// GEMM reads, so 1- and 4-byte elements go through 16×16 and 4×4 register transposes; the edges that do not fill
+    /// a block, and other element sizes, take the scalar loop.
+    /// </summary>
+    internal static void Transpose<T>(ReadOnlySpan<T> source, int rows, int cols, Span<T> destination)
     {
-        const int Block = 32;
-        for (int r0 = 0; r0 < rows; r0 += Block)
+        if (source.Length < (long)rows * cols || destination.Length < (long)rows * cols)
+            throw new ArgumentException($"A {rows}×{cols} transpose needs {(long)rows * cols} values in and out.");
+        int block = Unsafe.SizeOf<T>() switch { 1 => 16, 4 => 4, _ => 0 };
+        if (block == 0 || !(Sse2.IsSupported || AdvSimd.Arm64.IsSupported))
         {
-            int r1 = Math.Min(rows, r0 + Block);
-            for (int c0 = 0; c0 < cols; c0 += Block)
+            TransposeScalar(source, rows, cols, destination, 0, rows, 0, cols);
+            return;
+        }
+
+        int fullRows = rows - rows % block, fullCols = cols - cols % block;
+        ref byte src = ref Unsafe.As<T, byte>(ref MemoryMarshal.GetReference(source));
+        ref byte dst = ref Unsafe.As<T, byte>(ref MemoryMarshal.GetReference(destination));
+        for (int r = 0; r < fullRows; r += block)
+        {
+            for (int c = 0; c < fullCols; c += block)
             {
-                int c1 = Math.Min(cols, c0 + Block);
-                for (int r = r0; r < r1; r++)
+                if (block == 16)
+                    Transpose16x16(ref Unsafe.Add(ref src, (nint)r * cols + c), cols, ref Unsafe.Add(ref dst, (nint)c * rows + r), rows);
+                else
+                    Transpose4x4(ref Unsafe.Add(ref src, ((nint)r * cols + c) * 4), cols * 4, ref Unsafe.Add(ref dst, ((nint)c * rows + r) * 4), rows * 4);
+            }
+        }
+
+        TransposeScalar(source, rows, cols, destination, 0, fullRows, fullCols, cols);
+        TransposeScalar(source, rows, cols, destination, fullRows, rows, 0, cols);
+    }
+
+    /// <summary>The scalar transpose of the sub-block [r0, r1) × [c0, c1), in 32×32 tiles.</summary>
+    private static void TransposeScalar<T>(ReadOnlySpan<T> source, int rows, int cols, Span<T> destination, int r0, int r1, int c0, int c1)
+    {
+        const int Tile = 32;
+        for (int rt = r0; rt < r1; rt += Tile)
+        {
+            for (int ct = c0; ct < c1; ct += Tile)
+            {
+                for (int c = ct; c < Math.Min(c1, ct + Tile); c++)
                 {
-                    for (int c = c0; c < c1; c++)
+                    for (int r = rt; r < Math.Min(r1, rt + Tile); r++)
                         destination[c * rows + r] = source[r * cols + c];
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// 16×16 bytes: four rounds of interleaving pairs of registers at 8, 16, 32 and 64 bits. After round k each lane
+    /// of 2^k bytes holds one column's values from 2^k consecutive rows; after the fourth a register is one column.
+    /// </summary>
+    private static void Transpose16x16(ref byte source, int sourceStride, ref byte destination, int destinationStride)
+    {
+        // Unrolled into locals so that all 16 rows stay in registers (32 on x64 with AVX-512, 32 on ARM64).
+        var r0 = Vector128.LoadUnsafe(ref source);
+        var r1 = Vector128.LoadUnsafe(ref source, (nuint)(1 * sourceStride));
+        var r2 = Vector128.LoadUnsafe(ref source, (nuint)(2 * sourceStride));
+        var r3 = Vector128.LoadUnsafe(ref source, (nuint)(3 * sourceStride));
+        var r4 = Vector128.LoadUnsafe(ref source, (nuint)(4 * sourceStride));
+        var r5 = Vector128.LoadUnsafe(ref source, (nuint)(5 * sourceStride));
+        var r6 = Vector128.LoadUnsafe(ref source, (nuint)(6 * sourceStride));
+        var r7 = Vector128.LoadUnsafe(ref source, (nuint)(7 * sourceStride));
+        var r8 = Vector128.LoadUnsafe(ref source, (nuint)(8 * sourceStride));
+        var r9 = Vector128.LoadUnsafe(ref source, (nuint)(9 * sourceStride));
+        var r10 = Vector128.LoadUnsafe(ref source, (nuint)(10 * sourceStride));
+        var r11 = Vector128.LoadUnsafe(ref source, (nuint)(11 * sourceStride));
+        var r12 = Vector128.LoadUnsafe(ref source, (nuint)(12 * sourceStride));
+        var r13 = Vector128.LoadUnsafe(ref source, (nuint)(13 * sourceStride));
+        var r14 = Vector128.LoadUnsafe(ref source, (nuint)(14 * sourceStride));
+        var r15 = Vector128.LoadUnsafe(ref source, (nuint)(15 * sourceStride));
+        var a0 = ZipLow(r0, r1).AsUInt16();
+        var a1 = ZipHigh(r0, r1).AsUInt16();
+        var a2 = ZipLow(r2, r3).AsUInt16();
+        var a3 = ZipHigh(r2, r3).AsUInt16();
+        var a4 = ZipLow(r4, r5).AsUInt16();
+        var a5 = ZipHigh(r4, r5).AsUInt16();
+        var a6 = ZipLow(r6, r7).AsUInt16();
+        var a7 = ZipHigh(r6, r7).AsUInt16();
+        var a8 = ZipLow(r8, r9).AsUInt16();
+        var a9 = ZipHigh(r8, r9).AsUInt16();
+        var a10 = ZipLow(r10, r11).AsUInt16();
+        var a11 = ZipHigh(r10, r11).AsUInt16();
+        var a12 = ZipLow(r12, r13).AsUInt16();
+        var a13 = ZipHigh(r12, r13).AsUInt16();
+        var a14 = ZipLow(r14, r15).AsUInt16();
+        var a15 = ZipHigh(r14, r15).AsUInt16();
+        var b0 = ZipLow(a0, a2).AsUInt32();
+        var b1 = ZipHigh(a0, a2).AsUInt32();
+        var b2 = ZipLow(a1, a3).AsUInt32();
+        var b3 = ZipHigh(a1, a3).AsUInt32();
+        var b4 = ZipLow(a4, a6).AsUInt32();
+        var b5 = ZipHigh(a4, a6).AsUInt32();
+        var b6 = ZipLow(a5, a7).AsUInt32();
+        var b7 = ZipHigh(a5, a7).AsUInt32();
+        var b8 = ZipLow(a8, a10).AsUInt32();
+        var b9 = ZipHigh(a8, a10).AsUInt32();
+        var b10 = ZipLow(a9, a11).AsUInt32();
+        var b11 = ZipHigh(a9, a11).AsUInt32();
+        var b12 = ZipLow(a12, a14).AsUInt32();
+        var b13 = ZipHigh(a12, a14).AsUInt32();
+        var b14 = ZipLow(a13, a15).AsUInt32();
+        var b15 = ZipHigh(a13, a15).AsUInt32();
+        var c0 = ZipLow(b0, b4).AsUInt64();
+        var c1 = ZipHigh(b0, b4).AsUInt64();
+        var c2 = ZipLow(b1, b5).AsUInt64();
+        var c3 = ZipHigh(b1, b5).AsUInt64();
+        var c4 = ZipLow(b2, b6).AsUInt64();
+        var c5 = ZipHigh(b2, b6).AsUInt64();
+        var c6 = ZipLow(b3, b7).AsUInt64();
+        var c7 = ZipHigh(b3, b7).AsUInt64();
+        var c8 = ZipLow(b8, b12).AsUInt64();
+        var c9 = ZipHigh(b8, b12).AsUInt64();
+        var c10 = ZipLow(b9, b13).AsUInt64();
+        var c11 = ZipHigh(b9, b13).AsUInt64();
+        var c12 = ZipLow(b10, b14).AsUInt64();
+        var c13 = ZipHigh(b10, b14).AsUInt64();
+        var c14 = ZipLow(b11, b15).AsUInt64();
+        var c15 = ZipHigh(b11, b15).AsUInt64();
+        ZipLow(c0, c8).AsByte().StoreUnsafe(ref destination);
+        ZipHigh(c0, c8).AsByte().StoreUnsafe(ref destination, (nuint)(1 * destinationStride));
+        ZipLow(c1, c9).AsByte().StoreUnsafe(ref destination, (nuint)(2 * destinationStride));
+        ZipHigh(c1, c9).AsByte().StoreUnsafe(ref destination, (nuint)(3 * destinationStride));
+        ZipLow(c2, c10).AsByte().StoreUnsafe(ref destination, (nuint)(4 * destinationStride));
+        ZipHigh(c2, c10).AsByte().StoreUnsafe(ref destination, (nuint)(5 * destinationStride));
+        ZipLow(c3, c11).AsByte().StoreUnsafe(ref destination, (nuint)(6 * destinationStride));
+        ZipHigh(c3, c11).AsByte().StoreUnsafe(ref destination, (nuint)(7 * destinationStride));
+        ZipLow(c4, c12).AsByte().StoreUnsafe(ref destination, (nuint)(8 * destinationStride));
+        ZipHigh(c4, c12).AsByte().StoreUnsafe(ref destination, (nuint)(9 * destinationStride));
+        ZipLow(c5, c13).AsByte().StoreUnsafe(ref destination, (nuint)(10 * destinationStride));
+        ZipHigh(c5, c13).AsByte().StoreUnsafe(ref destination, (nuint)(11 * destinationStride));
+        ZipLow(c6, c14).AsByte().StoreUnsafe(ref destination, (nuint)(12 * destinationStride));
+        ZipHigh(c6, c14).AsByte().StoreUnsafe(ref destination, (nuint)(13 * destinationStride));
+        ZipLow(c7, c15).AsByte().StoreUnsafe(ref destination, (nuint)(14 * destinationStride));
+        ZipHigh(c7, c15).AsByte().StoreUnsafe(ref destination, (nuint)(15 * destinationStride));
+    }
+
+    /// <summary>4×4 of 4-byte elements: interleave at 32 then 64 bits. Strides are in bytes.</summary>
+    private static void Transpose4x4(ref byte source, int sourceStride, ref byte destination, int destinationStride)
+    {
+        var r0 = Vector128.LoadUnsafe(ref source).AsUInt32();
+        var r1 = Vector128.LoadUnsafe(ref source, (nuint)sourceStride).AsUInt32();
+        var r2 = Vector128.LoadUnsafe(ref source, (nuint)(2 * sourceStride)).AsUInt32();
+        var r3 = Vector128.LoadUnsafe(ref source, (nuint)(3 * sourceStride)).AsUInt32();
+        var a0 = ZipLow(r0, r1).AsUInt64();
+        var a1 = ZipHigh(r0, r1).AsUInt64();
+        var a2 = ZipLow(r2, r3).AsUInt64();
+        var a3 = ZipHigh(r2, r3).AsUInt64();
+        ZipLow(a0, a2).AsByte().StoreUnsafe(ref destination);
+        ZipHigh(a0, a2).AsByte().StoreUnsafe(ref destination, (nuint)destinationStride);
+        ZipLow(a1, a3).AsByte().StoreUnsafe(ref destination, (nuint)(2 * destinationStride));
+        ZipHigh(a1, a3).AsByte().StoreUnsafe(ref destination, (nuint)(3 * destinationStride));
+    }
+
+    /// <summary>Interleaves the low halves' lanes: a0 b0 a1 b1 ... (x86 <c>punpckl*</c>, ARM <c>zip1</c>).</summary>
+    private static Vector128<TLane> ZipLow<TLane>(Vector128<TLane> a, Vector128<TLane> b)
+        where TLane : unmanaged
+    {
+        if (typeof(TLane) == typeof(byte))
+            return (Sse2.IsSupported ? Sse2.UnpackLow(a.AsByte(), b.AsByte()) : AdvSimd.Arm64.ZipLow(a.AsByte(), b.AsByte())).As<byte, TLane>();
+        if (typeof(TLane) == typeof(ushort))
+            return (Sse2.IsSupported ? Sse2.UnpackLow(a.AsUInt16(), b.AsUInt16()) : AdvSimd.Arm64.ZipLow(a.AsUInt16(), b.AsUInt16())).As<ushort, TLane>();
+        if (typeof(TLane) == typeof(uint))
+            return (Sse2.IsSupported ? Sse2.UnpackLow(a.AsUInt32(), b.AsUInt32()) : AdvSimd.Arm64.ZipLow(a.AsUInt32(), b.AsUInt32())).As<uint, TLane>();
+        return (Sse2.IsSupported ? Sse2.UnpackLow(a.AsUInt64(), b.AsUInt64()) : AdvSimd.Arm64.ZipLow(a.AsUInt64(), b.AsUInt64())).As<ulong, TLane>();
+    }
+
+    /// <summary>Interleaves the high halves' lanes (x86 <c>punpckh*</c>, ARM <c>zip2</c>).</summary>
+    private static Vector128<TLane> ZipHigh<TLane>(Vector128<TLane> a, Vector128<TLane> b)
+        where TLane : unmanaged
+    {
+        if (typeof(TLane) == typeof(byte))
+            return (Sse2.IsSupported ? Sse2.UnpackHigh(a.AsByte(), b.AsByte()) : AdvSimd.Arm64.ZipHigh(a.AsByte(), b.AsByte())).As<byte, TLane>();
+        if (typeof(TLane) == typeof(ushort))
+            return (Sse2.IsSupported ? Sse2.UnpackHigh(a.AsUInt16(), b.AsUInt16()) : AdvSimd.Arm64.ZipHigh(a.AsUInt16(), b.AsUInt16())).As<ushort, TLane>();
+        if (typeof(TLane) == typeof(uint))
+            return (Sse2.IsSupported ? Sse2.UnpackHigh(a.AsUInt32(), b.AsUInt32()) : AdvSimd.Arm64.ZipHigh(a.AsUInt32(), b.AsUInt32())).As<uint, TLane>();
+        return (Sse2.IsSupported ? Sse2.UnpackHigh(a.AsUInt64(), b.AsUInt64()) : AdvSimd.Arm64.ZipHigh(a.AsUInt64(), b.AsUInt64())).As<ulong, TLane>();
     }
 }

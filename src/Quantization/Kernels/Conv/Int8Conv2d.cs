@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Numerics;
 using System.Runtime.InteropServices;
 using Quantization.Kernels.Gemm;
+using Quantization.Kernels.Threading;
 
 namespace Quantization.Kernels.Conv;
 
@@ -88,7 +89,7 @@ internal sealed class Int8Conv2d
                 ConvLayout.ChannelsLast(input.Slice(n * g.InChannels * pixels, g.InChannels * pixels), g.InChannels, pixels, hwc);
                 Span<TOut> nhwc = result.AsSpan(0, outPixels * g.OutChannels);
                 if (_depthwiseWeights is not null)
-                    Depthwise(hwc.AsSpan(0, pixels * g.InChannels), height, width, za, shifted!, epilogue, nhwc);
+                    Depthwise(hwc.AsSpan(0, pixels * g.InChannels), height, width, za, shifted!, epilogue, nhwc, maxThreads);
                 else
                     Grouped(hwc, height, width, za, columns, epilogue, nhwc, maxThreads);
                 ConvLayout.ChannelsFirst<TOut>(nhwc, outPixels, g.OutChannels, output.Slice(n * g.OutChannels * outPixels, g.OutChannels * outPixels));
@@ -134,51 +135,70 @@ internal sealed class Int8Conv2d
 
     /// <summary>
     /// Depthwise: <c>acc[p, c] = Σ_taps (x[tap pixel, c] - za) * (w[tap, c] - zw[c])</c>; taps in the padding add nothing
-    /// and are skipped. Vectorized over channels, in int32.
+    /// and are skipped. Vectorized over channels, in int32; output rows are split across threads.
     /// </summary>
-    private unsafe void Depthwise<TOut>(ReadOnlySpan<byte> hwc, int height, int width, int za, int[] shifted, Int8GemmEpilogue epilogue, Span<TOut> nhwc)
+    private unsafe void Depthwise<TOut>(ReadOnlySpan<byte> hwc, int height, int width, int za, int[] shifted, Int8GemmEpilogue epilogue, Span<TOut> nhwc, int maxThreads)
         where TOut : unmanaged
     {
         var g = Geometry;
         int channels = g.InChannels, oh = g.OutputHeight(height), ow = g.OutputWidth(width);
-        for (int i = 0; i < hwc.Length; i++)
-            shifted[i] = hwc[i] - za;
-
-        int[] acc = ArrayPool<int>.Shared.Rent(channels);
-        try
+        Subtract(hwc, za, shifted);
+        int[] weights = _depthwiseWeights!;
+        fixed (TOut* output = nhwc)
         {
-            fixed (TOut* output = nhwc)
+            nint destination = (nint)output;
+            KernelParallel.For(oh, (long)oh * ow * channels * g.KernelH * g.KernelW, i =>
             {
-                for (int i = 0; i < oh; i++)
+                int[] acc = ArrayPool<int>.Shared.Rent(channels);
+                for (int j = 0; j < ow; j++)
                 {
-                    for (int j = 0; j < ow; j++)
+                    Span<int> sum = acc.AsSpan(0, channels);
+                    sum.Clear();
+                    for (int kh = 0; kh < g.KernelH; kh++)
                     {
-                        Span<int> sum = acc.AsSpan(0, channels);
-                        sum.Clear();
-                        for (int kh = 0; kh < g.KernelH; kh++)
+                        int ih = i * g.StrideH - g.PadTop + kh * g.DilationH;
+                        if ((uint)ih >= (uint)height)
+                            continue;
+                        for (int kw = 0; kw < g.KernelW; kw++)
                         {
-                            int ih = i * g.StrideH - g.PadTop + kh * g.DilationH;
-                            if ((uint)ih >= (uint)height)
+                            int iw = j * g.StrideW - g.PadLeft + kw * g.DilationW;
+                            if ((uint)iw >= (uint)width)
                                 continue;
-                            for (int kw = 0; kw < g.KernelW; kw++)
-                            {
-                                int iw = j * g.StrideW - g.PadLeft + kw * g.DilationW;
-                                if ((uint)iw >= (uint)width)
-                                    continue;
-                                MultiplyAdd(shifted.AsSpan((ih * width + iw) * channels, channels),
-                                    _depthwiseWeights.AsSpan((kh * g.KernelW + kw) * channels, channels), sum);
-                            }
+                            MultiplyAdd(shifted.AsSpan((ih * width + iw) * channels, channels), weights.AsSpan((kh * g.KernelW + kw) * channels, channels), sum);
                         }
-
-                        Int8GemmOutput.Write(sum, epilogue, 0, (nint)output, (long)(i * ow + j) * channels);
                     }
+
+                    Int8GemmOutput.Write(sum, epilogue, 0, destination, (long)(i * ow + j) * channels);
                 }
+
+                ArrayPool<int>.Shared.Return(acc);
+            }, maxThreads);
+        }
+    }
+
+    /// <summary><c>shifted[i] = x[i] - za</c>, widening bytes to int32 lanes.</summary>
+    private static void Subtract(ReadOnlySpan<byte> x, int za, Span<int> shifted)
+    {
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var zero = new Vector<int>(za);
+            ref byte xr = ref MemoryMarshal.GetReference(x);
+            ref int sr = ref MemoryMarshal.GetReference(shifted);
+            for (; i <= x.Length - Vector<byte>.Count; i += Vector<byte>.Count)
+            {
+                Vector.Widen(Vector.LoadUnsafe(ref xr, (nuint)i), out Vector<ushort> low, out Vector<ushort> high);
+                Vector.Widen(low, out Vector<uint> q0, out Vector<uint> q1);
+                Vector.Widen(high, out Vector<uint> q2, out Vector<uint> q3);
+                (Vector.AsVectorInt32(q0) - zero).StoreUnsafe(ref sr, (nuint)i);
+                (Vector.AsVectorInt32(q1) - zero).StoreUnsafe(ref sr, (nuint)(i + Vector<int>.Count));
+                (Vector.AsVectorInt32(q2) - zero).StoreUnsafe(ref sr, (nuint)(i + 2 * Vector<int>.Count));
+                (Vector.AsVectorInt32(q3) - zero).StoreUnsafe(ref sr, (nuint)(i + 3 * Vector<int>.Count));
             }
         }
-        finally
-        {
-            ArrayPool<int>.Shared.Return(acc);
-        }
+
+        for (; i < x.Length; i++)
+            shifted[i] = x[i] - za;
     }
 
     /// <summary><c>sum[c] += x[c] * w[c]</c> in int32 (exact: |x|, |w| ≤ 255).</summary>

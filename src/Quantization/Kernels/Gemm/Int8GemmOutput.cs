@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace Quantization.Kernels.Gemm;
@@ -39,19 +40,7 @@ internal static class Int8GemmOutput
                 break;
             default:
                 Requantize(acc, epilogue, n0);
-                if (epilogue.Kind == Int8OutputKind.UInt8)
-                {
-                    byte* dst = (byte*)output + offset;
-                    for (int j = 0; j < acc.Length; j++)
-                        dst[j] = (byte)acc[j];
-                }
-                else
-                {
-                    sbyte* dst = (sbyte*)output + offset;
-                    for (int j = 0; j < acc.Length; j++)
-                        dst[j] = (sbyte)acc[j];
-                }
-
+                Narrow(acc, (byte*)output + offset, epilogue.Kind == Int8OutputKind.Int8);
                 break;
         }
     }
@@ -103,5 +92,27 @@ internal static class Int8GemmOutput
 
         for (; j < acc.Length; j++)
             acc[j] = Int8GemmReference.Requantize(acc[j], bias.IsEmpty ? 0 : bias[j], multipliers[j], zo, min, max);
+    }
+
+    /// <summary>
+    /// Stores requantized values, already within the 8-bit range, as bytes: two rounds of lane-halving narrows,
+    /// which keep the low bits and so are exact here, then a scalar tail.
+    /// </summary>
+    private static unsafe void Narrow(ReadOnlySpan<int> values, byte* destination, bool signed)
+    {
+        int j = 0, step = 4 * Vector<int>.Count;
+        if (Vector.IsHardwareAccelerated)
+        {
+            ref uint v = ref Unsafe.As<int, uint>(ref MemoryMarshal.GetReference(values));
+            for (; j <= values.Length - step; j += step)
+            {
+                var low = Vector.Narrow(Vector.LoadUnsafe(ref v, (nuint)j), Vector.LoadUnsafe(ref v, (nuint)(j + Vector<int>.Count)));
+                var high = Vector.Narrow(Vector.LoadUnsafe(ref v, (nuint)(j + 2 * Vector<int>.Count)), Vector.LoadUnsafe(ref v, (nuint)(j + 3 * Vector<int>.Count)));
+                Vector.Narrow(low, high).Store(destination + j);
+            }
+        }
+
+        for (; j < values.Length; j++)
+            destination[j] = signed ? (byte)(sbyte)values[j] : (byte)values[j];
     }
 }
