@@ -1,8 +1,5 @@
 using System.Buffers;
-using System.Numerics;
-using System.Runtime.InteropServices;
 using Quantization.Kernels.Gemm;
-using Quantization.Kernels.Threading;
 
 namespace Quantization.Kernels.Conv;
 
@@ -15,14 +12,14 @@ namespace Quantization.Kernels.Conv;
 /// (none for a pointwise convolution), and the packed FP32 GEMM, with bias and activation fused, writes NHWC.
 /// Several images share one GEMM while their im2col rows fit <see cref="ColumnBudget"/> floats, so small images
 /// (MNIST, late CNN stages) still give the GEMM enough rows to split across threads. Depthwise convolutions take
-/// their own kernel: NHWC, each output pixel accumulating its taps across all channels with vector FMAs.
+/// their own kernel on the NCHW planes (<see cref="DepthwiseConv"/>).
 /// </remarks>
 internal sealed class Fp32Conv2d
 {
     /// <summary>The most floats of im2col (or NHWC) rows one GEMM call takes: 8 MiB, inside a desktop L3.</summary>
     internal const int ColumnBudget = 2 << 20;
 
-    private readonly Fp32PackedB[]? _groupWeights;
+    private readonly Fp32PackedB[] _groupWeights = [];
     private readonly float[]? _depthwiseWeights;
 
     /// <param name="geometry">The convolution's shape.</param>
@@ -38,15 +35,7 @@ internal sealed class Fp32Conv2d
 
         if (geometry.IsDepthwise)
         {
-            // [tap, channel]: each tap is one contiguous run of channels, matching the NHWC image.
-            int taps = geometry.KernelH * geometry.KernelW, channels = geometry.OutChannels;
-            _depthwiseWeights = new float[taps * channels];
-            for (int c = 0; c < channels; c++)
-            {
-                for (int t = 0; t < taps; t++)
-                    _depthwiseWeights[t * channels + c] = weights[c * taps + t];
-            }
-
+            _depthwiseWeights = weights.ToArray();
             return;
         }
 
@@ -75,12 +64,18 @@ internal sealed class Fp32Conv2d
             throw new ArgumentException($"Expected {g.OutChannels} biases but got {bias.Length}.", nameof(bias));
         if (batch == 0)
             return;
+        if (_depthwiseWeights is not null)
+        {
+            (float lo, float hi) = Fp32Gemm.Bounds(activation, clampMin, clampMax);
+            DepthwiseConv.Fp32(input, batch, height, width, g, _depthwiseWeights, bias, lo, hi, activation != Fp32Activation.None, output, maxThreads);
+            return;
+        }
 
-        int rowLength = _groupWeights is null || g.IsPointwise ? g.InChannels : g.PatchSize;
-        int chunk = _groupWeights is null ? 1 : Math.Clamp(ColumnBudget / Math.Max(1, outPixels * rowLength), 1, batch);
+        int rowLength = g.IsPointwise ? g.InChannels : g.PatchSize;
+        int chunk = Math.Clamp(ColumnBudget / Math.Max(1, outPixels * rowLength), 1, batch);
         float[] hwc = ArrayPool<float>.Shared.Rent(chunk * pixels * g.InChannels);
         float[] nhwc = ArrayPool<float>.Shared.Rent(chunk * outPixels * g.OutChannels);
-        float[]? columns = _groupWeights is not null && !g.IsPointwise ? ArrayPool<float>.Shared.Rent(chunk * outPixels * g.PatchSize) : null;
+        float[]? columns = !g.IsPointwise ? ArrayPool<float>.Shared.Rent(chunk * outPixels * g.PatchSize) : null;
         try
         {
             for (int n0 = 0; n0 < batch; n0 += chunk)
@@ -92,10 +87,7 @@ internal sealed class Fp32Conv2d
                         hwc.AsSpan(n * pixels * g.InChannels, pixels * g.InChannels));
                 }
 
-                if (_depthwiseWeights is not null)
-                    Depthwise(hwc, height, width, bias, activation, clampMin, clampMax, nhwc, maxThreads);
-                else
-                    Grouped(hwc, images, height, width, columns, bias, activation, clampMin, clampMax, nhwc, maxThreads);
+                Grouped(hwc, images, height, width, columns, bias, activation, clampMin, clampMax, nhwc, maxThreads);
 
                 for (int n = 0; n < images; n++)
                 {
@@ -140,71 +132,8 @@ internal sealed class Fp32Conv2d
                 lda = g.PatchSize;
             }
 
-            Fp32Gemm.Multiply(a, rows, lda, _groupWeights![group], bias.IsEmpty ? default : bias.Slice(group * cog, cog),
+            Fp32Gemm.Multiply(a, rows, lda, _groupWeights[group], bias.IsEmpty ? default : bias.Slice(group * cog, cog),
                 nhwc.AsSpan(group * cog, (rows - 1) * g.OutChannels + cog), g.OutChannels, activation, clampMin, clampMax, maxThreads);
         }
-    }
-
-    /// <summary>
-    /// Depthwise: <c>y[p, c] = act(bias[c] + Σ_taps x[tap pixel, c] * w[tap, c])</c>; taps in the padding add nothing and
-    /// are skipped. Vectorized over channels; output rows are split across threads.
-    /// </summary>
-    private unsafe void Depthwise(float[] hwc, int height, int width, ReadOnlySpan<float> bias, Fp32Activation activation,
-        float clampMin, float clampMax, float[] nhwc, int maxThreads)
-    {
-        var g = Geometry;
-        int channels = g.InChannels, oh = g.OutputHeight(height), ow = g.OutputWidth(width);
-        (float lo, float hi) = Fp32Gemm.Bounds(activation, clampMin, clampMax);
-        bool clamp = activation != Fp32Activation.None;
-        float[] weights = _depthwiseWeights!;
-        fixed (float* pbias = bias)
-        {
-            nint biasPointer = (nint)pbias;
-            int biasLength = bias.Length;
-            KernelParallel.For(oh, (long)oh * ow * channels * g.KernelH * g.KernelW, i =>
-            {
-                var biasRow = new ReadOnlySpan<float>((float*)biasPointer, biasLength);
-                for (int j = 0; j < ow; j++)
-                {
-                    Span<float> sum = nhwc.AsSpan((i * ow + j) * channels, channels);
-                    sum.Clear();
-                    for (int kh = 0; kh < g.KernelH; kh++)
-                    {
-                        int ih = i * g.StrideH - g.PadTop + kh * g.DilationH;
-                        if ((uint)ih >= (uint)height)
-                            continue;
-                        for (int kw = 0; kw < g.KernelW; kw++)
-                        {
-                            int iw = j * g.StrideW - g.PadLeft + kw * g.DilationW;
-                            if ((uint)iw >= (uint)width)
-                                continue;
-                            MultiplyAdd(hwc.AsSpan((ih * width + iw) * channels, channels), weights.AsSpan((kh * g.KernelW + kw) * channels, channels), sum);
-                        }
-                    }
-
-                    Fp32Gemm.Epilogue(sum, biasRow, lo, hi, clamp);
-                }
-            }, maxThreads);
-        }
-    }
-
-    /// <summary><c>sum[c] += x[c] * w[c]</c> with fused multiply-adds.</summary>
-    private static void MultiplyAdd(ReadOnlySpan<float> x, ReadOnlySpan<float> w, Span<float> sum)
-    {
-        int c = 0;
-        if (Vector.IsHardwareAccelerated)
-        {
-            ref float xr = ref MemoryMarshal.GetReference(x);
-            ref float wr = ref MemoryMarshal.GetReference(w);
-            ref float sr = ref MemoryMarshal.GetReference(sum);
-            for (; c <= x.Length - Vector<float>.Count; c += Vector<float>.Count)
-            {
-                Vector.FusedMultiplyAdd(Vector.LoadUnsafe(ref xr, (nuint)c), Vector.LoadUnsafe(ref wr, (nuint)c), Vector.LoadUnsafe(ref sr, (nuint)c))
-                    .StoreUnsafe(ref sr, (nuint)c);
-            }
-        }
-
-        for (; c < x.Length; c++)
-            sum[c] = MathF.FusedMultiplyAdd(x[c], w[c], sum[c]);
     }
 }

@@ -27,7 +27,21 @@ internal static class Int8GemmOutput
     }
 
     /// <summary>Writes corrected accumulators for columns [<paramref name="n0"/>, n0 + acc.Length) at element <paramref name="offset"/> of the output.</summary>
-    public static unsafe void Write(Span<int> acc, Int8GemmEpilogue epilogue, int n0, nint output, long offset)
+    public static void Write(Span<int> acc, Int8GemmEpilogue epilogue, int n0, nint output, long offset) =>
+        Write(acc, epilogue, n0, acc.Length, output, offset);
+
+    /// <summary>
+    /// Writes accumulators that all belong to output channel <paramref name="channel"/> (a row of an NCHW plane) at
+    /// element <paramref name="offset"/> of the output: the channel's scale, bias and multiplier are broadcast.
+    /// </summary>
+    public static void WriteChannel(Span<int> acc, Int8GemmEpilogue epilogue, int channel, nint output, long offset) =>
+        Write(acc, epilogue, channel, 1, output, offset);
+
+    /// <summary>
+    /// The output stage over per-channel arrays sliced at [<paramref name="n0"/>, n0 + <paramref name="channels"/>):
+    /// one entry per accumulator, or a single entry (<paramref name="channels"/> = 1) that all of them share.
+    /// </summary>
+    private static unsafe void Write(Span<int> acc, Int8GemmEpilogue epilogue, int n0, int channels, nint output, long offset)
     {
         switch (epilogue.Kind)
         {
@@ -35,42 +49,49 @@ internal static class Int8GemmOutput
                 acc.CopyTo(new Span<int>((int*)output + offset, acc.Length));
                 break;
             case Int8OutputKind.Float:
-                WriteFloat(acc, epilogue.Scales!.AsSpan(n0, acc.Length), epilogue.Bias is null ? default : epilogue.Bias.AsSpan(n0, acc.Length),
+                WriteFloat(acc, epilogue.Scales!.AsSpan(n0, channels), epilogue.Bias is null ? default : epilogue.Bias.AsSpan(n0, channels),
                     new Span<float>((float*)output + offset, acc.Length));
                 break;
             default:
-                Requantize(acc, epilogue, n0);
+                Requantize(acc, epilogue, n0, channels);
                 Narrow(acc, (byte*)output + offset, epilogue.Kind == Int8OutputKind.Int8);
                 break;
         }
     }
 
+    /// <summary><c>y = (float)acc * scale + bias</c>; scale and bias have one entry per accumulator, or one for all.</summary>
     private static void WriteFloat(ReadOnlySpan<int> acc, ReadOnlySpan<float> scales, ReadOnlySpan<float> bias, Span<float> destination)
     {
+        bool broadcast = scales.Length == 1 && acc.Length != 1;
         int j = 0;
         if (Vector.IsHardwareAccelerated)
         {
             ref int a = ref MemoryMarshal.GetReference(acc);
             ref float s = ref MemoryMarshal.GetReference(scales);
+            ref float b = ref MemoryMarshal.GetReference(bias);
             ref float d = ref MemoryMarshal.GetReference(destination);
             for (; j <= acc.Length - Vector<int>.Count; j += Vector<int>.Count)
             {
-                var y = Vector.ConvertToSingle(Vector.LoadUnsafe(ref a, (nuint)j)) * Vector.LoadUnsafe(ref s, (nuint)j);
+                var y = Vector.ConvertToSingle(Vector.LoadUnsafe(ref a, (nuint)j)) * (broadcast ? new Vector<float>(s) : Vector.LoadUnsafe(ref s, (nuint)j));
                 if (!bias.IsEmpty)
-                    y += Vector.LoadUnsafe(ref MemoryMarshal.GetReference(bias), (nuint)j);
+                    y += broadcast ? new Vector<float>(b) : Vector.LoadUnsafe(ref b, (nuint)j);
                 y.StoreUnsafe(ref d, (nuint)j);
             }
         }
 
         for (; j < acc.Length; j++)
-            destination[j] = Int8GemmReference.ToFloat(acc[j], scales[j], bias.IsEmpty ? 0f : bias[j]);
+        {
+            int c = broadcast ? 0 : j;
+            destination[j] = Int8GemmReference.ToFloat(acc[j], scales[c], bias.IsEmpty ? 0f : bias[c]);
+        }
     }
 
-    /// <summary>Replaces each accumulator by its requantized value, within [Min, Max].</summary>
-    private static void Requantize(Span<int> acc, Int8GemmEpilogue epilogue, int n0)
+    /// <summary>Replaces each accumulator by its requantized value, within [Min, Max]; one channel for all when <paramref name="channels"/> is 1.</summary>
+    private static void Requantize(Span<int> acc, Int8GemmEpilogue epilogue, int n0, int channels)
     {
-        ReadOnlySpan<float> multipliers = epilogue.Scales!.AsSpan(n0, acc.Length);
-        ReadOnlySpan<int> bias = epilogue.IntBias is null ? default : epilogue.IntBias.AsSpan(n0, acc.Length);
+        ReadOnlySpan<float> multipliers = epilogue.Scales!.AsSpan(n0, channels);
+        ReadOnlySpan<int> bias = epilogue.IntBias is null ? default : epilogue.IntBias.AsSpan(n0, channels);
+        bool broadcast = channels == 1 && acc.Length != 1;
         int zo = epilogue.OutputZeroPoint, min = epilogue.Min, max = epilogue.Max;
         int j = 0;
         if (Vector.IsHardwareAccelerated)
@@ -80,18 +101,22 @@ internal static class Int8GemmOutput
             var hi = new Vector<float>(max);
             ref int a = ref MemoryMarshal.GetReference(acc);
             ref float mult = ref MemoryMarshal.GetReference(multipliers);
+            ref int b = ref MemoryMarshal.GetReference(bias);
             for (; j <= acc.Length - Vector<int>.Count; j += Vector<int>.Count)
             {
                 var sum = Vector.LoadUnsafe(ref a, (nuint)j);
                 if (!bias.IsEmpty)
-                    sum += Vector.LoadUnsafe(ref MemoryMarshal.GetReference(bias), (nuint)j);
-                var scaled = Vector.ConvertToSingle(sum) * Vector.LoadUnsafe(ref mult, (nuint)j);
+                    sum += broadcast ? new Vector<int>(b) : Vector.LoadUnsafe(ref b, (nuint)j);
+                var scaled = Vector.ConvertToSingle(sum) * (broadcast ? new Vector<float>(mult) : Vector.LoadUnsafe(ref mult, (nuint)j));
                 Vector.ConvertToInt32(Vector.Clamp(Vector.Round(scaled) + zero, lo, hi)).StoreUnsafe(ref a, (nuint)j);
             }
         }
 
         for (; j < acc.Length; j++)
-            acc[j] = Int8GemmReference.Requantize(acc[j], bias.IsEmpty ? 0 : bias[j], multipliers[j], zo, min, max);
+        {
+            int c = broadcast ? 0 : j;
+            acc[j] = Int8GemmReference.Requantize(acc[j], bias.IsEmpty ? 0 : bias[c], multipliers[c], zo, min, max);
+        }
     }
 
     /// <summary>

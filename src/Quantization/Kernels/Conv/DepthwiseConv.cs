@@ -1,0 +1,183 @@
+using System.Buffers;
+using System.Numerics;
+using System.Runtime.InteropServices;
+using Quantization.Kernels.Gemm;
+using Quantization.Kernels.Threading;
+
+namespace Quantization.Kernels.Conv;
+
+/// <summary>
+/// Depthwise convolutions (one filter per channel) computed directly on NCHW planes: no layout change at all, which
+/// for these light layers would cost more than the arithmetic. Each output row accumulates, tap by tap, a run of
+/// input pixels times the tap's weight; with stride 1 that run is contiguous and the update is one vector
+/// multiply-add per <see cref="Vector{T}"/> of output pixels. Planes are split across threads.
+/// </summary>
+internal static class DepthwiseConv
+{
+    /// <summary>
+    /// FP32: <c>y[n, c] = act(bias[c] + Σ_taps w[c, tap] x[n, c, shifted by the tap])</c>; weights [channels, kh·kw] as
+    /// PyTorch stores them. Each output is summed in tap order, starting from 0, then the bias is added.
+    /// </summary>
+    public static unsafe void Fp32(ReadOnlySpan<float> input, int batch, int height, int width, Conv2dGeometry g, float[] weights,
+        ReadOnlySpan<float> bias, float lo, float hi, bool clamp, Span<float> output, int maxThreads)
+    {
+        int channels = g.InChannels, oh = g.OutputHeight(height), ow = g.OutputWidth(width), taps = g.KernelH * g.KernelW;
+        fixed (float* px = input)
+        fixed (float* py = output)
+        fixed (float* pb = bias)
+        {
+            nint x = (nint)px, y = (nint)py, b = (nint)pb;
+            bool hasBias = !bias.IsEmpty;
+            KernelParallel.For(batch * channels, (long)batch * channels * oh * ow * taps, plane =>
+            {
+                int c = plane % channels;
+                var source = new ReadOnlySpan<float>((float*)x + (long)plane * height * width, height * width);
+                var destination = new Span<float>((float*)y + (long)plane * oh * ow, oh * ow);
+                ReadOnlySpan<float> w = weights.AsSpan(c * taps, taps);
+                float biasValue = hasBias ? ((float*)b)[c] : 0f;
+                for (int i = 0; i < oh; i++)
+                {
+                    Span<float> row = destination.Slice(i * ow, ow);
+                    row.Clear();
+                    for (int kh = 0; kh < g.KernelH; kh++)
+                    {
+                        int ih = i * g.StrideH - g.PadTop + kh * g.DilationH;
+                        if ((uint)ih >= (uint)height)
+                            continue;
+                        ReadOnlySpan<float> inputRow = source.Slice(ih * width, width);
+                        for (int kw = 0; kw < g.KernelW; kw++)
+                        {
+                            (int j0, int j1, int iw0) = ValidColumns(g, kw, width, ow);
+                            if (j0 < j1)
+                                MultiplyAdd(inputRow, iw0, g.StrideW, w[kh * g.KernelW + kw], row.Slice(j0, j1 - j0));
+                        }
+                    }
+
+                    AddBiasAndClamp(row, biasValue, lo, hi, clamp);
+                }
+            }, maxThreads);
+        }
+    }
+
+    /// <summary>
+    /// INT8: <c>acc[n, c] = Σ_taps (x - za) * (w[c, tap] - zw[c])</c> over u8 NCHW planes, then the epilogue with channel
+    /// c's entries. <paramref name="weights"/> hold <c>w - zw</c>, [channels, kh·kw]; padding contributes nothing.
+    /// </summary>
+    public static unsafe void Int8<TOut>(ReadOnlySpan<byte> input, int batch, int height, int width, int za, Conv2dGeometry g, int[] weights,
+        Int8GemmEpilogue epilogue, Span<TOut> output, int maxThreads)
+        where TOut : unmanaged
+    {
+        int channels = g.InChannels, oh = g.OutputHeight(height), ow = g.OutputWidth(width), taps = g.KernelH * g.KernelW;
+        fixed (byte* px = input)
+        fixed (TOut* py = output)
+        {
+            nint x = (nint)px, y = (nint)py;
+            KernelParallel.For(batch * channels, (long)batch * channels * oh * ow * taps, plane =>
+            {
+                int c = plane % channels;
+                int[] buffer = ArrayPool<int>.Shared.Rent(height * width + ow);
+                Span<int> shifted = buffer.AsSpan(0, height * width);
+                Span<int> acc = buffer.AsSpan(height * width, ow);
+                Subtract(new ReadOnlySpan<byte>((byte*)x + (long)plane * height * width, height * width), za, shifted);
+                ReadOnlySpan<int> w = weights.AsSpan(c * taps, taps);
+                for (int i = 0; i < oh; i++)
+                {
+                    acc.Clear();
+                    for (int kh = 0; kh < g.KernelH; kh++)
+                    {
+                        int ih = i * g.StrideH - g.PadTop + kh * g.DilationH;
+                        if ((uint)ih >= (uint)height)
+                            continue;
+                        ReadOnlySpan<int> inputRow = shifted.Slice(ih * width, width);
+                        for (int kw = 0; kw < g.KernelW; kw++)
+                        {
+                            (int j0, int j1, int iw0) = ValidColumns(g, kw, width, ow);
+                            if (j0 < j1)
+                                MultiplyAdd(inputRow, iw0, g.StrideW, w[kh * g.KernelW + kw], acc.Slice(j0, j1 - j0));
+                        }
+                    }
+
+                    Int8GemmOutput.WriteChannel(acc, epilogue, c, y, (long)plane * oh * ow + (long)i * ow);
+                }
+
+                ArrayPool<int>.Shared.Return(buffer);
+            }, maxThreads);
+        }
+    }
+
+    /// <summary>
+    /// The output columns [j0, j1) whose tap <paramref name="kw"/> falls inside the input row, and the input column
+    /// <paramref name="kw"/> reads for j0: <c>iw = j·stride - padLeft + kw·dilation</c> must lie in [0, width).
+    /// </summary>
+    private static (int J0, int J1, int Iw0) ValidColumns(Conv2dGeometry g, int kw, int width, int ow)
+    {
+        int offset = kw * g.DilationW - g.PadLeft;
+        int j0 = offset >= 0 ? 0 : (-offset + g.StrideW - 1) / g.StrideW;
+        int j1 = Math.Min(ow, width - 1 - offset < 0 ? 0 : (width - 1 - offset) / g.StrideW + 1);
+        return (j0, j1, j0 * g.StrideW + offset);
+    }
+
+    /// <summary><c>row[j] += w * input[iw0 + j·stride]</c>; vectorized when the run is contiguous (stride 1).</summary>
+    private static void MultiplyAdd<T>(ReadOnlySpan<T> input, int iw0, int stride, T w, Span<T> row)
+        where T : unmanaged, INumber<T>
+    {
+        int j = 0;
+        if (stride == 1 && Vector.IsHardwareAccelerated)
+        {
+            var weight = new Vector<T>(w);
+            ref T source = ref MemoryMarshal.GetReference(input.Slice(iw0, row.Length));
+            ref T target = ref MemoryMarshal.GetReference(row);
+            for (; j <= row.Length - Vector<T>.Count; j += Vector<T>.Count)
+                (Vector.LoadUnsafe(ref target, (nuint)j) + Vector.LoadUnsafe(ref source, (nuint)j) * weight).StoreUnsafe(ref target, (nuint)j);
+        }
+
+        for (; j < row.Length; j++)
+            row[j] += input[iw0 + j * stride] * w;
+    }
+
+    /// <summary><c>row[j] = clamp(row[j] + bias, lo, hi)</c>.</summary>
+    private static void AddBiasAndClamp(Span<float> row, float bias, float lo, float hi, bool clamp)
+    {
+        int j = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var b = new Vector<float>(bias);
+            var vlo = new Vector<float>(lo);
+            var vhi = new Vector<float>(hi);
+            ref float r = ref MemoryMarshal.GetReference(row);
+            for (; j <= row.Length - Vector<float>.Count; j += Vector<float>.Count)
+            {
+                var v = Vector.LoadUnsafe(ref r, (nuint)j) + b;
+                (clamp ? Vector.Min(Vector.Max(v, vlo), vhi) : v).StoreUnsafe(ref r, (nuint)j);
+            }
+        }
+
+        for (; j < row.Length; j++)
+            row[j] = clamp ? MathF.Min(MathF.Max(row[j] + bias, lo), hi) : row[j] + bias;
+    }
+
+    /// <summary><c>shifted[i] = x[i] - za</c>, widening bytes to int32 lanes.</summary>
+    private static void Subtract(ReadOnlySpan<byte> x, int za, Span<int> shifted)
+    {
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var zero = new Vector<int>(za);
+            ref byte xr = ref MemoryMarshal.GetReference(x);
+            ref int sr = ref MemoryMarshal.GetReference(shifted);
+            for (; i <= x.Length - Vector<byte>.Count; i += Vector<byte>.Count)
+            {
+                Vector.Widen(Vector.LoadUnsafe(ref xr, (nuint)i), out Vector<ushort> low, out Vector<ushort> high);
+                Vector.Widen(low, out Vector<uint> q0, out Vector<uint> q1);
+                Vector.Widen(high, out Vector<uint> q2, out Vector<uint> q3);
+                (Vector.AsVectorInt32(q0) - zero).StoreUnsafe(ref sr, (nuint)i);
+                (Vector.AsVectorInt32(q1) - zero).StoreUnsafe(ref sr, (nuint)(i + Vector<int>.Count));
+                (Vector.AsVectorInt32(q2) - zero).StoreUnsafe(ref sr, (nuint)(i + 2 * Vector<int>.Count));
+                (Vector.AsVectorInt32(q3) - zero).StoreUnsafe(ref sr, (nuint)(i + 3 * Vector<int>.Count));
+            }
+        }
+
+        for (; i < x.Length; i++)
+            shifted[i] = x[i] - za;
+    }
+}
