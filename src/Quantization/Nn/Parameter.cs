@@ -1,0 +1,17 @@
+namespace Quantization.Nn;
+
+/// <summary>A learnable tensor of a <see cref="Module"/>: a leaf <see cref="Variable"/> that requires a gradient.</summary>
+public sealed class Parameter : Variable
+{
+    /// <summary>Wraps <paramref name="value"/> (no copy).</summary>
+    public Parameter(Tensor value)
+        : base(value, requiresGrad: true)
+    {
+    }
+
+    /// <summary>Counts changes made through the library (optimizer steps, state-dict loads) so modules can refresh caches.</summary>
+    internal int Version { get; private set; }
+
+    /// <summary>Notes that the values changed.</summary>
+    internal void MarkChanged() => Version++;
+}
