@@ -1,0 +1,71 @@
+using Quantization.Kernels.Gemm;
+
+namespace Quantization.Nn;
+
+/// <summary>
+/// <c>y = x Wᵀ + b</c> on inputs [N, in_features] as PyTorch's <c>nn.Linear</c>; W is [out_features, in_features].
+/// Initialized as PyTorch: W and b from U(-1/√in, 1/√in). Runs on the packed FP32 GEMM; in evaluation mode the packed
+/// weights are cached until the parameter changes through an optimizer or a state-dict load.
+/// </summary>
+public sealed class Linear : Module
+{
+    private Fp32PackedB? _packed;
+    private int _packedVersion = -1;
+
+    /// <summary>Creates a layer with freshly initialized weights (and bias unless <paramref name="bias"/> is false).</summary>
+    public Linear(int inFeatures, int outFeatures, bool bias = true)
+    {
+        InputCheck.Positive(inFeatures, nameof(inFeatures));
+        InputCheck.Positive(outFeatures, nameof(outFeatures));
+        InFeatures = inFeatures;
+        OutFeatures = outFeatures;
+        var w = new Tensor(outFeatures, inFeatures);
+        Init.KaimingUniformDefault(w.AsSpan(), inFeatures);
+        Weight = RegisterParameter("weight", new Parameter(w))!;
+        if (bias)
+        {
+            var b = new Tensor(outFeatures);
+            Init.KaimingUniformDefault(b.AsSpan(), inFeatures);
+            Bias = RegisterParameter("bias", new Parameter(b));
+        }
+        else
+        {
+            RegisterParameter("bias", null);
+        }
+    }
+
+    /// <summary>The input width.</summary>
+    public int InFeatures { get; }
+
+    /// <summary>The output width.</summary>
+    public int OutFeatures { get; }
+
+    /// <summary>The weights [out_features, in_features].</summary>
+    public Parameter Weight { get; }
+
+    /// <summary>The bias [out_features], or null.</summary>
+    public Parameter? Bias { get; }
+
+    /// <inheritdoc/>
+    /// <exception cref="ArgumentException">The input is not [N, in_features].</exception>
+    public override Variable Forward(Variable input)
+    {
+        InputCheck.Shape(input, nameof(Linear), 2, InFeatures, $"(N, {InFeatures})");
+        Fp32PackedB? packed = null;
+        if (!IsTraining)
+        {
+            if (_packed is null || _packedVersion != Weight.Version)
+            {
+                _packed = Fp32Gemm.Pack(Weight.Value.AsSpan(), InFeatures, OutFeatures, transposed: true);
+                _packedVersion = Weight.Version;
+            }
+
+            packed = _packed;
+        }
+
+        return Functional.Linear(input, Weight, Bias, packed);
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() => $"Linear(in_features={InFeatures}, out_features={OutFeatures}, bias={Bias is not null})";
+}
