@@ -134,6 +134,14 @@ public abstract class Module
             parameter.MarkChanged();
     }
 
+    /// <summary>Saves <see cref="StateDict"/> to one file in the <see cref="StateDictFile"/> format.</summary>
+    public void Save(string path) => StateDictFile.Save(StateDict(), path);
+
+    /// <summary>Loads parameters and buffers saved by <see cref="Save"/> into this model (which must have the same structure).</summary>
+    /// <exception cref="InvalidDataException">The file is not a state dict, or is truncated or corrupt.</exception>
+    /// <exception cref="ArgumentException">The keys or shapes differ from this model's.</exception>
+    public void Load(string path) => LoadStateDict(StateDictFile.Load(path));
+
     /// <summary>Calls <paramref name="action"/> on every descendant and then on this module (children first, as PyTorch); returns this module.</summary>
     public Module Apply(Action<Module> action)
     {
