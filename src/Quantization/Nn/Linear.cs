@@ -1,17 +1,12 @@
-using Quantization.Kernels.Gemm;
-
 namespace Quantization.Nn;
 
 /// <summary>
 /// <c>y = x Wᵀ + b</c> on inputs [N, in_features] as PyTorch's <c>nn.Linear</c>; W is [out_features, in_features].
-/// Initialized as PyTorch: W and b from U(-1/√in, 1/√in). Runs on the packed FP32 GEMM; in evaluation mode the packed
-/// weights are cached until the parameter changes through an optimizer or a state-dict load.
+/// Initialized as PyTorch: W and b from U(-1/√in, 1/√in). Runs on the packed FP32 GEMM; the weights are packed on every
+/// call (as cheap as one row of the product), so edits to <see cref="Weight"/> always take effect.
 /// </summary>
 public sealed class Linear : Module
 {
-    private Fp32PackedB? _packed;
-    private int _packedVersion = -1;
-
     /// <summary>Creates a layer with freshly initialized weights (and bias unless <paramref name="bias"/> is false).</summary>
     public Linear(int inFeatures, int outFeatures, bool bias = true)
     {
@@ -51,19 +46,7 @@ public sealed class Linear : Module
     public override Variable Forward(Variable input)
     {
         InputCheck.Shape(input, nameof(Linear), 2, InFeatures, $"(N, {InFeatures})");
-        Fp32PackedB? packed = null;
-        if (!IsTraining)
-        {
-            if (_packed is null || _packedVersion != Weight.Version)
-            {
-                _packed = Fp32Gemm.Pack(Weight.Value.AsSpan(), InFeatures, OutFeatures, transposed: true);
-                _packedVersion = Weight.Version;
-            }
-
-            packed = _packed;
-        }
-
-        return Functional.Linear(input, Weight, Bias, packed);
+        return Functional.Linear(input, Weight, Bias);
     }
 
     /// <inheritdoc/>

@@ -129,9 +129,6 @@ public abstract class Module
             if (state.TryGetValue(key, out var source))
                 source.AsSpan().CopyTo(target.AsSpan());
         }
-
-        foreach (var parameter in Parameters())
-            parameter.MarkChanged();
     }
 
     /// <summary>Saves <see cref="StateDict"/> to one file in the <see cref="StateDictFile"/> format.</summary>

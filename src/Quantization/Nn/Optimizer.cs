@@ -38,7 +38,6 @@ public abstract class Optimizer
             if (p.Grad is null)
                 continue;
             Update(i, p.Value.AsSpan(), p.Grad.AsSpan());
-            p.MarkChanged();
         }
     }
 

@@ -8,10 +8,4 @@ public sealed class Parameter : Variable
         : base(value, requiresGrad: true)
     {
     }
-
-    /// <summary>Counts changes made through the library (optimizer steps, state-dict loads) so modules can refresh caches.</summary>
-    internal int Version { get; private set; }
-
-    /// <summary>Notes that the values changed.</summary>
-    internal void MarkChanged() => Version++;
 }

@@ -10,11 +10,10 @@ internal static partial class Functional
     /// <c>y = x Wᵀ + b</c> for x [N, in], W [out, in] (PyTorch's layout), b [out] or null. Forward and both backward
     /// products run on the packed FP32 GEMM: dX = dY W, dW = dYᵀ X, db = Σ_n dY.
     /// </summary>
-    /// <remarks>Pass <c>packed</c> (W already packed, the eval-mode cache) to skip packing.</remarks>
-    public static Variable Linear(Variable x, Variable weight, Variable? bias, Fp32PackedB? packed = null)
+    public static Variable Linear(Variable x, Variable weight, Variable? bias)
     {
         int n = x.Shape[0], inF = weight.Shape[1], outF = weight.Shape[0];
-        packed ??= Fp32Gemm.Pack(weight.Value.AsSpan(), inF, outF, transposed: true);
+        var packed = Fp32Gemm.Pack(weight.Value.AsSpan(), inF, outF, transposed: true);
         var y = new Tensor(n, outF);
         Fp32Gemm.Multiply(x.Value.AsSpan(), n, inF, packed, bias is null ? default : bias.Value.AsSpan(), y.AsSpan(), outF);
         Variable[] inputs = bias is null ? [x, weight] : [x, weight, bias];
