@@ -16,9 +16,10 @@ public static class Training
     /// <param name="epochs">The number of passes.</param>
     /// <param name="learningRateAt">Optional schedule: the learning rate for an epoch index, set before the epoch.</param>
     /// <param name="log">Optional progress output, one line per epoch.</param>
+    /// <param name="augment">Optional transform of each training batch's inputs (e.g. <see cref="ImageAugmentation.RandomShift"/>).</param>
     /// <returns>The mean training loss of each epoch.</returns>
     public static IReadOnlyList<float> Fit(Module model, Optimizer optimizer, DataLoader loader, int epochs,
-        Func<int, float>? learningRateAt = null, Action<string>? log = null)
+        Func<int, float>? learningRateAt = null, Action<string>? log = null, Func<Tensor, Tensor>? augment = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(optimizer);
@@ -36,7 +37,7 @@ public static class Training
             foreach (var (inputs, labels) in loader)
             {
                 optimizer.ZeroGrad();
-                var loss = criterion.Forward(model.Forward(new Variable(inputs)), labels);
+                var loss = criterion.Forward(model.Forward(new Variable(augment is null ? inputs : augment(inputs))), labels);
                 loss.Backward();
                 optimizer.Step();
                 total += loss.Value.AsSpan()[0];
