@@ -41,6 +41,6 @@ void Run(string name, Func<Module> create, int epochs, float lr)
 }
 
 if (which is "cnn" or "both")
-    Run("cnn", MnistModels.Cnn, epochsOverride ?? 6, 2e-3f);
+    Run("cnn", MnistModels.Cnn, epochsOverride ?? 8, 2e-3f);
 if (which is "mlp" or "both")
     Run("mlp", MnistModels.Mlp, epochsOverride ?? 15, 1e-3f);
