@@ -1,0 +1,54 @@
+namespace Quantization.Nn;
+
+/// <summary>
+/// <c>y = x Wᵀ + b</c> on inputs [N, in_features] as PyTorch's <c>nn.Linear</c>; W is [out_features, in_features].
+/// Initialized as PyTorch: W and b from U(-1/√in, 1/√in). Runs on the packed FP32 GEMM; the weights are packed on every
+/// call (as cheap as one row of the product), so edits to <see cref="Weight"/> always take effect.
+/// </summary>
+public sealed class Linear : Module
+{
+    /// <summary>Creates a layer with freshly initialized weights (and bias unless <paramref name="bias"/> is false).</summary>
+    public Linear(int inFeatures, int outFeatures, bool bias = true)
+    {
+        InputCheck.Positive(inFeatures, nameof(inFeatures));
+        InputCheck.Positive(outFeatures, nameof(outFeatures));
+        InFeatures = inFeatures;
+        OutFeatures = outFeatures;
+        var w = new Tensor(outFeatures, inFeatures);
+        Init.KaimingUniformDefault(w.AsSpan(), inFeatures);
+        Weight = RegisterParameter("weight", new Parameter(w))!;
+        if (bias)
+        {
+            var b = new Tensor(outFeatures);
+            Init.KaimingUniformDefault(b.AsSpan(), inFeatures);
+            Bias = RegisterParameter("bias", new Parameter(b));
+        }
+        else
+        {
+            RegisterParameter("bias", null);
+        }
+    }
+
+    /// <summary>The input width.</summary>
+    public int InFeatures { get; }
+
+    /// <summary>The output width.</summary>
+    public int OutFeatures { get; }
+
+    /// <summary>The weights [out_features, in_features].</summary>
+    public Parameter Weight { get; }
+
+    /// <summary>The bias [out_features], or null.</summary>
+    public Parameter? Bias { get; }
+
+    /// <inheritdoc/>
+    /// <exception cref="ArgumentException">The input is not [N, in_features].</exception>
+    public override Variable Forward(Variable input)
+    {
+        InputCheck.Shape(input, nameof(Linear), 2, InFeatures, $"(N, {InFeatures})");
+        return Functional.Linear(input, Weight, Bias);
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() => $"Linear(in_features={InFeatures}, out_features={OutFeatures}, bias={Bias is not null})";
+}
