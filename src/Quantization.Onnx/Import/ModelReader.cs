@@ -352,9 +352,17 @@ internal sealed class ModelReader
             case TypeProto.ValueOneofCase.SparseTensorType:
                 return (OnnxValueKind.SparseTensor, ElementType(type.SparseTensorType.ElemType, where), ReadShape(type.SparseTensorType.Shape, where));
             case TypeProto.ValueOneofCase.SequenceType when type.SequenceType.ElemType is { } element:
-                return (OnnxValueKind.Sequence, ReadType(element, where).ElementType, ReadType(element, where).Shape);
+                {
+                    var (_, elementType, shape) = ReadType(element, where);
+                    return (OnnxValueKind.Sequence, elementType, shape);
+                }
+
             case TypeProto.ValueOneofCase.OptionalType when type.OptionalType.ElemType is { } element:
-                return (OnnxValueKind.Optional, ReadType(element, where).ElementType, ReadType(element, where).Shape);
+                {
+                    var (_, elementType, shape) = ReadType(element, where);
+                    return (OnnxValueKind.Optional, elementType, shape);
+                }
+
             case TypeProto.ValueOneofCase.SequenceType:
                 return (OnnxValueKind.Sequence, OnnxElementType.Undefined, null);
             case TypeProto.ValueOneofCase.OptionalType:
