@@ -1,5 +1,7 @@
 using System.Text.RegularExpressions;
+using Quantization.Assets;
 using Quantization.Observers;
+using Quantization.Onnx;
 using Xunit;
 
 namespace Quantization.Tests.Documentation;
@@ -59,6 +61,31 @@ public partial class ReadmeTests
         Assert.InRange(activationParams.Scale * 127, 1.8f, 2.05f);
         Assert.InRange(activationParams.ZeroPoint, 60, 67);
         Assert.Equal([127, -64, 64, -127], qWeights.IntRepr());
+    }
+
+    [Fact]
+    public void Onnx_loading_example()
+    {
+        string modelPath = Path.Combine(new AssetCache().GetPackageDirectory(AssetPackages.OpenWakeWord), "models", "hello_deepa.onnx");
+
+        OnnxModel model = OnnxModel.Load(modelPath);   // validated; a bad file throws OnnxFormatException
+        OnnxGraph graph = model.Graph;
+        long opset = model.OpsetVersion;               // 13
+        OnnxValueInfo input = graph.Inputs[0];         // "onnx::Flatten_0", Float, shape [1, 25, 96]
+        var gemmWeights = new List<Tensor>();
+        foreach (OnnxNode node in graph.Nodes)         // topological order
+        {
+            if (node.OpType == "Gemm" && node.GetInt("transB", 0) == 1)
+                gemmWeights.Add(graph.FindConstant(node.Inputs[1])!.ToTensor());   // FP32 weights, [out, in]
+        }
+
+        Assert.Equal(13, opset);
+        Assert.Equal("onnx::Flatten_0", input.Name);
+        Assert.Equal(OnnxElementType.Float, input.ElementType);
+        Assert.Equal([1L, 25, 96], input.Shape!.Select(d => d.Value!.Value));
+        Assert.Equal(3, gemmWeights.Count);
+        Assert.Equal(25 * 96, gemmWeights[0].Shape[1]);
+        Assert.Equal(1, gemmWeights[^1].Shape[0]);
     }
 
     [Fact]
