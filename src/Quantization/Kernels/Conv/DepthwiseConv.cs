@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Quantization.Kernels.Gemm;
 using Quantization.Kernels.Threading;
@@ -22,6 +23,7 @@ internal static class DepthwiseConv
         ReadOnlySpan<float> bias, float lo, float hi, bool clamp, Span<float> output, int maxThreads)
     {
         int channels = g.InChannels, oh = g.OutputHeight(height), ow = g.OutputWidth(width), taps = g.KernelH * g.KernelW;
+        var columns = ValidColumns(g, width, ow);
         fixed (float* px = input)
         fixed (float* py = output)
         fixed (float* pb = bias)
@@ -47,7 +49,7 @@ internal static class DepthwiseConv
                         ReadOnlySpan<float> inputRow = source.Slice(ih * width, width);
                         for (int kw = 0; kw < g.KernelW; kw++)
                         {
-                            (int j0, int j1, int iw0) = ValidColumns(g, kw, width, ow);
+                            (int j0, int j1, int iw0) = columns[kw];
                             if (j0 < j1)
                                 MultiplyAdd(inputRow, iw0, g.StrideW, w[kh * g.KernelW + kw], row.Slice(j0, j1 - j0));
                         }
@@ -68,6 +70,7 @@ internal static class DepthwiseConv
         where TOut : unmanaged
     {
         int channels = g.InChannels, oh = g.OutputHeight(height), ow = g.OutputWidth(width), taps = g.KernelH * g.KernelW;
+        var columns = ValidColumns(g, width, ow);
         fixed (byte* px = input)
         fixed (TOut* py = output)
         {
@@ -91,7 +94,7 @@ internal static class DepthwiseConv
                         ReadOnlySpan<int> inputRow = shifted.Slice(ih * width, width);
                         for (int kw = 0; kw < g.KernelW; kw++)
                         {
-                            (int j0, int j1, int iw0) = ValidColumns(g, kw, width, ow);
+                            (int j0, int j1, int iw0) = columns[kw];
                             if (j0 < j1)
                                 MultiplyAdd(inputRow, iw0, g.StrideW, w[kh * g.KernelW + kw], acc.Slice(j0, j1 - j0));
                         }
@@ -106,18 +109,26 @@ internal static class DepthwiseConv
     }
 
     /// <summary>
-    /// The output columns [j0, j1) whose tap <paramref name="kw"/> falls inside the input row, and the input column
-    /// <paramref name="kw"/> reads for j0: <c>iw = j·stride - padLeft + kw·dilation</c> must lie in [0, width).
+    /// For each kernel column kw, the output columns [j0, j1) whose tap falls inside the input row, and the input
+    /// column read for j0: <c>iw = j·stride - padLeft + kw·dilation</c> must lie in [0, width). Computed once per call:
+    /// the divisions cost more than a row's multiply-adds.
     /// </summary>
-    private static (int J0, int J1, int Iw0) ValidColumns(Conv2dGeometry g, int kw, int width, int ow)
+    private static (int J0, int J1, int Iw0)[] ValidColumns(Conv2dGeometry g, int width, int ow)
     {
-        int offset = kw * g.DilationW - g.PadLeft;
-        int j0 = offset >= 0 ? 0 : (-offset + g.StrideW - 1) / g.StrideW;
-        int j1 = Math.Min(ow, width - 1 - offset < 0 ? 0 : (width - 1 - offset) / g.StrideW + 1);
-        return (j0, j1, j0 * g.StrideW + offset);
+        var ranges = new (int, int, int)[g.KernelW];
+        for (int kw = 0; kw < g.KernelW; kw++)
+        {
+            int offset = kw * g.DilationW - g.PadLeft;
+            int j0 = offset >= 0 ? 0 : (-offset + g.StrideW - 1) / g.StrideW;
+            int j1 = Math.Min(ow, width - 1 - offset < 0 ? 0 : (width - 1 - offset) / g.StrideW + 1);
+            ranges[kw] = (j0, j1, j0 * g.StrideW + offset);
+        }
+
+        return ranges;
     }
 
     /// <summary><c>row[j] += w * input[iw0 + j·stride]</c>; vectorized when the run is contiguous (stride 1).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void MultiplyAdd<T>(ReadOnlySpan<T> input, int iw0, int stride, T w, Span<T> row)
         where T : unmanaged, INumber<T>
     {
@@ -129,6 +140,17 @@ internal static class DepthwiseConv
             ref T target = ref MemoryMarshal.GetReference(row);
             for (; j <= row.Length - Vector<T>.Count; j += Vector<T>.Count)
                 (Vector.LoadUnsafe(ref target, (nuint)j) + Vector.LoadUnsafe(ref source, (nuint)j) * weight).StoreUnsafe(ref target, (nuint)j);
+
+            // The tail (a padded edge makes most runs one pixel short of a vector multiple): redo the last full vector
+            // with the lanes already updated masked to zero, instead of a scalar loop.
+            if (j < row.Length && row.Length >= Vector<T>.Count)
+            {
+                int last = row.Length - Vector<T>.Count;
+                var fresh = Vector.GreaterThanOrEqual(Vector<T>.Indices, new Vector<T>(T.CreateTruncating(j - last)));
+                var update = Vector.ConditionalSelect(fresh, Vector.LoadUnsafe(ref source, (nuint)last) * weight, Vector<T>.Zero);
+                (Vector.LoadUnsafe(ref target, (nuint)last) + update).StoreUnsafe(ref target, (nuint)last);
+                return;
+            }
         }
 
         for (; j < row.Length; j++)

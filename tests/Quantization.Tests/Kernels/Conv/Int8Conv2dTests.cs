@@ -34,6 +34,9 @@ public class Int8Conv2dTests
         yield return (new Conv2dGeometry(12, 12, 3, 3, StrideH: 2, StrideW: 2, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1, Groups: 12), 9, 9);
         yield return (new Conv2dGeometry(10, 10, 5, 5, PadTop: 4, PadLeft: 4, PadBottom: 4, PadRight: 4, DilationH: 2, DilationW: 2, Groups: 10), 6, 7);
         yield return (new Conv2dGeometry(2, 3, 2, 2, PadTop: 0, PadLeft: 1, PadBottom: 1, PadRight: 0), 1, 1);
+        // Depthwise rows of 20 and 21 pixels: vector runs with a masked tail (padded edges) and without.
+        yield return (new Conv2dGeometry(16, 16, 3, 3, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1, Groups: 16), 5, 21);
+        yield return (new Conv2dGeometry(4, 4, 3, 3, Groups: 4), 3, 23);
     }
 
     [Theory]
