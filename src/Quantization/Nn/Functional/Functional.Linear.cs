@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using Quantization.Kernels.Conv;
 using Quantization.Kernels.Gemm;
 
 namespace Quantization.Nn;
@@ -39,25 +40,11 @@ internal static partial class Functional
         });
     }
 
-    /// <summary>A rows × cols matrix transposed into a new array.</summary>
+    /// <summary>A rows × cols matrix transposed into a new array (the conv kernels' register-blocked transpose).</summary>
     internal static float[] Transpose(ReadOnlySpan<float> source, int rows, int cols)
     {
         var result = new float[source.Length];
-        const int Block = 32;
-        for (int r0 = 0; r0 < rows; r0 += Block)
-        {
-            int r1 = Math.Min(rows, r0 + Block);
-            for (int c0 = 0; c0 < cols; c0 += Block)
-            {
-                int c1 = Math.Min(cols, c0 + Block);
-                for (int r = r0; r < r1; r++)
-                {
-                    for (int c = c0; c < c1; c++)
-                        result[c * rows + r] = source[r * cols + c];
-                }
-            }
-        }
-
+        ConvLayout.Transpose(source, rows, cols, result);
         return result;
     }
 
