@@ -1,6 +1,6 @@
 namespace Quantization.Nn;
 
-/// <summary>Merges dims <see cref="StartDim"/>..<see cref="EndDim"/> into one, as PyTorch's <c>nn.Flatten</c> (defaults 1 and -1: [N, C, H, W] → [N, C·H·W]).</summary>
+/// <summary>Merges dims <see cref="StartDim"/>..<see cref="EndDim"/> into one, as PyTorch's <c>nn.Flatten</c> (defaults 1 and -1: [N, C, H, W] → [N, C·H·W]); quantized input stays quantized.</summary>
 public sealed class Flatten : Module
 {
     /// <summary>Creates the layer; negative dims count from the end.</summary>
@@ -34,6 +34,6 @@ public sealed class Flatten : Module
         result.Add(merged);
         for (int i = end + 1; i < shape.Length; i++)
             result.Add(shape[i]);
-        return Functional.Reshape(input, [.. result]);
+        return input.Quantized is { } q ? new Variable(q.Reshape([.. result])) : Functional.Reshape(input, [.. result]);
     }
 }

@@ -22,6 +22,7 @@ public class Variable
 {
     private Variable[] _parents;
     private Action<Tensor>? _backward;
+    private Tensor? _value;
 
     /// <summary>Wraps <paramref name="value"/> (no copy) as a leaf of the graph.</summary>
     /// <param name="value">The values.</param>
@@ -29,21 +30,41 @@ public class Variable
     public Variable(Tensor value, bool requiresGrad = false)
     {
         ArgumentNullException.ThrowIfNull(value);
-        Value = value;
+        _value = value;
         RequiresGrad = requiresGrad;
+        _parents = [];
+    }
+
+    /// <summary>
+    /// Wraps quantized values (no copy): what quantized modules pass to each other, so data stays INT8 between them.
+    /// Such a variable never requires a gradient; <see cref="Value"/> dequantizes on first use.
+    /// </summary>
+    public Variable(QuantizedTensor quantized)
+    {
+        ArgumentNullException.ThrowIfNull(quantized);
+        Quantized = quantized;
         _parents = [];
     }
 
     private Variable(Tensor value, Variable[] parents, Action<Tensor> backward)
     {
-        Value = value;
+        _value = value;
         RequiresGrad = true;
         _parents = parents;
         _backward = backward;
     }
 
-    /// <summary>The values.</summary>
-    public Tensor Value { get; internal set; }
+    /// <summary>
+    /// The values. For a quantized variable (<see cref="Quantized"/> not null) these are its dequantized values,
+    /// computed once on first use: a float layer that receives quantized data sees the real numbers it stands for.
+    /// </summary>
+    public Tensor Value => _value ??= Quantized!.Dequantize();
+
+    /// <summary>The quantized values when this variable carries INT8 data between quantized modules, else null.</summary>
+    public QuantizedTensor? Quantized { get; }
+
+    /// <summary>True when this variable carries quantized data.</summary>
+    public bool IsQuantized => Quantized is not null;
 
     /// <summary>The gradient of the last <see cref="Backward()"/> with respect to this variable (summed over calls), or null.</summary>
     public Tensor? Grad { get; set; }
@@ -55,7 +76,7 @@ public class Variable
     public bool IsLeaf => _backward is null;
 
     /// <summary>The shape of <see cref="Value"/>.</summary>
-    public ReadOnlySpan<int> Shape => Value.Shape;
+    public ReadOnlySpan<int> Shape => Quantized is null ? Value.Shape : Quantized.Shape;
 
     /// <summary>Back-propagates from this variable, which must hold a single value (a loss): its gradient is 1.</summary>
     /// <exception cref="InvalidOperationException">The variable holds more than one value.</exception>

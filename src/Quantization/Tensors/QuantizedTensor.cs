@@ -133,6 +133,19 @@ public sealed class QuantizedTensor
         return new QuantizedTensor(data, shape.ToArray(), qparams);
     }
 
+    /// <summary>Takes ownership of integers already quantized with per-tensor <paramref name="qparams"/> (no copy, no check): the kernels' output.</summary>
+    internal static QuantizedTensor Wrap(byte[] data, int[] shape, QuantParams qparams) => new(data, shape, qparams);
+
+    /// <summary>The same integers under a new shape with as many elements (no copy); per-tensor parameters only.</summary>
+    /// <exception cref="ArgumentException">The parameters are per channel (reshaping would move the channel axis).</exception>
+    internal QuantizedTensor Reshape(int[] shape)
+    {
+        if (QParams.IsPerChannel)
+            throw new ArgumentException($"A per-channel quantized tensor ({QParams}) cannot be reshaped.", "input");
+        System.Diagnostics.Debug.Assert(Tensor.CheckedLength(shape, nameof(shape)) == Length);
+        return new(_data, shape, QParams);
+    }
+
     /// <summary>The real values: <c>scale * (q - zero_point)</c> per element, with each element's channel parameters.</summary>
     public Tensor Dequantize()
     {

@@ -1,0 +1,64 @@
+using Quantization.Kernels.Conv;
+
+namespace Quantization.Nn.Quantized;
+
+/// <summary>
+/// A statically quantized <see cref="Conv2d"/> (PyTorch's <c>nn.quantized.Conv2d</c>, or <c>ConvReLU2d</c> when
+/// <see cref="Relu"/>): QUInt8 NCHW input, s8 weights packed once, int32 accumulation, and the bias, ReLU and
+/// requantization to the calibrated output scale and zero point fused into the kernel. Created by <c>Quantizer.Convert</c>.
+/// </summary>
+public sealed class QuantizedConv2d : Module
+{
+    private readonly QuantizedOutputStage _stage;
+    private readonly Int8Conv2d _kernel;
+    private readonly Tensor _scale;
+    private readonly Tensor _zeroPoint;
+
+    internal QuantizedConv2d(Conv2dGeometry geometry, QuantizedOutputStage stage, QuantParams output)
+    {
+        _stage = stage;
+        _kernel = new Int8Conv2d(geometry, stage.Weight.AsInt8Span(), stage.WeightZeroPoints);
+        _scale = RegisterBuffer("scale", Tensor.Full(output.Scale, 1));
+        _zeroPoint = RegisterBuffer("zero_point", Tensor.Full(output.ZeroPoint, 1));
+    }
+
+    /// <summary>The input channel count.</summary>
+    public int InChannels => _kernel.Geometry.InChannels;
+
+    /// <summary>The output channel count.</summary>
+    public int OutChannels => _kernel.Geometry.OutChannels;
+
+    /// <summary>Whether a ReLU is fused (the output clamps at its zero point).</summary>
+    public bool Relu => _stage.Relu;
+
+    /// <summary>The s8 weights [out, in / groups, kh, kw] with their (per-tensor or per-channel) parameters.</summary>
+    public QuantizedTensor Weight => _stage.Weight;
+
+    /// <summary>The float bias [out], or null.</summary>
+    public Tensor? Bias => _stage.Bias;
+
+    /// <summary>The output's scale and zero point (QUInt8).</summary>
+    public QuantParams OutputQParams => QuantizedInput.Output(_scale, _zeroPoint);
+
+    /// <inheritdoc/>
+    /// <exception cref="ArgumentException">The input is not quantized (QUInt8, per tensor), not [N, in_channels, H, W], or too small for the kernel.</exception>
+    public override Variable Forward(Variable input)
+    {
+        var q = QuantizedInput.Require(input, nameof(QuantizedConv2d));
+        var g = _kernel.Geometry;
+        if (q.Rank != 4 || q.Shape[1] != InChannels)
+            throw new ArgumentException($"{nameof(QuantizedConv2d)} expects input (N, {InChannels}, H, W) but got {Tensor.FormatShape(q.Shape)}.", nameof(input));
+        int n = q.Shape[0], h = q.Shape[2], w = q.Shape[3];
+        g.ValidateInput(h, w, nameof(input));
+        var output = OutputQParams;
+        var epilogue = _stage.Epilogue(q.QParams.Scale, output.Scale, output.ZeroPoint);
+        int oh = g.OutputHeight(h), ow = g.OutputWidth(w);
+        var y = new byte[n * OutChannels * oh * ow];
+        _kernel.Run<byte>(q.AsUInt8Span(), n, h, w, q.QParams.ZeroPoint, epilogue, y);
+        return new Variable(QuantizedTensor.Wrap(y, [n, OutChannels, oh, ow], output));
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() =>
+        $"QuantizedConv2d({InChannels}, {OutChannels}, kernel_size={_kernel.Geometry.KernelH}x{_kernel.Geometry.KernelW}, groups={_kernel.Geometry.Groups}, relu={Relu}, scale={_scale.AsSpan()[0]}, zero_point={_zeroPoint.AsSpan()[0]})";
+}

@@ -1,0 +1,277 @@
+using Quantization.Nn;
+using Quantization.Nn.Intrinsic;
+using Quantization.Nn.Qat;
+using Quantization.Nn.Quantized;
+using Quantization.Observers;
+using Quantization.Workflows;
+using Xunit;
+
+namespace Quantization.Tests.Workflows;
+
+/// <summary>FuseModules, Prepare/Convert and PrepareQat on small models, including the ways they can be misused.</summary>
+public class WorkflowTests
+{
+    private static Tensor Random(int seed, float range, params int[] shape)
+    {
+        var rng = new Random(seed);
+        var t = new Tensor(shape);
+        for (int i = 0; i < t.Length; i++)
+            t.AsSpan()[i] = (float)(rng.NextDouble() * 2 - 1) * range;
+        return t;
+    }
+
+    private static Sequential SmallCnn()
+    {
+        Init.ManualSeed(11);
+        return new Sequential(
+            new QuantStub(),
+            new Conv2d(2, 8, 3, padding: 1), new BatchNorm2d(8), new ReLU(), new MaxPool2d(2),
+            new Conv2d(8, 8, 3, padding: 1, groups: 8), new ReLU(),
+            new Flatten(), new Linear(8 * 4 * 4, 16), new ReLU(), new Linear(16, 5),
+            new DeQuantStub());
+    }
+
+    private static void RandomizeBatchNorm(BatchNorm2d bn, int seed)
+    {
+        var rng = new Random(seed);
+        for (int c = 0; c < bn.NumFeatures; c++)
+        {
+            bn.RunningMean.AsSpan()[c] = (float)(rng.NextDouble() - 0.5);
+            bn.RunningVar.AsSpan()[c] = (float)(0.5 + rng.NextDouble());
+            bn.Weight!.Value.AsSpan()[c] = (float)(0.5 + rng.NextDouble());
+            bn.Bias!.Value.AsSpan()[c] = (float)(rng.NextDouble() - 0.5);
+        }
+    }
+
+    private static double Sqnr(Tensor reference, Tensor actual)
+    {
+        double signal = 0, noise = 0;
+        for (int i = 0; i < reference.Length; i++)
+        {
+            double r = reference.AsSpan()[i], d = r - actual.AsSpan()[i];
+            signal += r * r;
+            noise += d * d;
+        }
+
+        return 10 * Math.Log10(signal / Math.Max(noise, 1e-30));
+    }
+
+    [Fact]
+    public void FuseModules_folds_batch_norm_into_the_convolution_exactly_enough()
+    {
+        var model = SmallCnn();
+        RandomizeBatchNorm((BatchNorm2d)model[2], 3);
+        model.Eval();
+        var x = Random(1, 1f, 2, 2, 8, 8);
+        var before = model.Forward(x);
+
+        Quantizer.FuseModules(model, [["1", "2", "3"], ["5", "6"], ["8", "9"]]);
+
+        Assert.IsType<ConvReLU2d>(model[1]);
+        Assert.IsType<Identity>(model[2]);
+        Assert.IsType<Identity>(model[3]);
+        Assert.IsType<ConvReLU2d>(model[5]);
+        Assert.IsType<LinearReLU>(model[8]);
+        var after = model.Forward(x);
+        for (int i = 0; i < before.Length; i++)
+            Assert.True(Math.Abs(before.AsSpan()[i] - after.AsSpan()[i]) <= 1e-4f, $"Element {i}: {before.AsSpan()[i]} vs {after.AsSpan()[i]}.");
+    }
+
+    [Fact]
+    public void FuseModules_rejects_groups_that_do_not_match()
+    {
+        var model = SmallCnn();
+        Assert.Contains("match no pattern", Assert.Throws<ArgumentException>(() => Quantizer.FuseModules(model.Eval(), [["1", "4"]])).Message);
+        Assert.Contains("'7'", Assert.Throws<ArgumentException>(() => Quantizer.FuseModules(model, [["1", "7x"]])).Message.Replace("7x", "7", StringComparison.Ordinal));
+        model.Train();
+        Assert.Contains("evaluation mode", Assert.Throws<ArgumentException>(() => Quantizer.FuseModules(model, [["1", "2"]])).Message);
+        Assert.IsType<Conv2d>(model[1]);
+    }
+
+    [Fact]
+    public void Static_quantization_keeps_int8_between_layers_and_tracks_the_float_model()
+    {
+        var model = SmallCnn();
+        RandomizeBatchNorm((BatchNorm2d)model[2], 4);
+        model.Eval();
+        var calibration = Enumerable.Range(0, 4).Select(i => Random(10 + i, 1f, 8, 2, 8, 8)).ToList();
+        var test = Random(99, 1f, 16, 2, 8, 8);
+        var expected = model.Forward(test);
+
+        Quantizer.FuseModules(model, [["1", "2", "3"], ["5", "6"], ["8", "9"]]);
+        var prepared = Quantizer.Prepare(model, QConfig.GetDefault());
+        Assert.IsType<ObservedModule>(((Sequential)prepared)[0]);
+        foreach (var batch in calibration)
+            prepared.Forward(batch);
+        var quantized = (Sequential)Quantizer.Convert(prepared);
+
+        Assert.IsType<Quantize>(quantized[0]);
+        Assert.IsType<QuantizedConv2d>(quantized[1]);
+        Assert.True(((QuantizedConv2d)quantized[1]).Relu);
+        Assert.IsType<QuantizedLinear>(quantized[8]);
+        Assert.IsType<QuantizedLinear>(quantized[10]);
+
+        // Every layer between the stubs hands INT8 data on.
+        var x = new Variable(test);
+        for (int i = 0; i < quantized.Count - 1; i++)
+        {
+            x = quantized[i].Forward(x);
+            Assert.True(x.IsQuantized, $"Layer {i} ({quantized[i].GetType().Name}) returned FP32.");
+        }
+
+        var actual = quantized.Forward(test);
+        Assert.False(double.IsNaN(Sqnr(expected, actual)));
+        Assert.True(Sqnr(expected, actual) > 20, $"SQNR {Sqnr(expected, actual):F1} dB");
+    }
+
+    [Fact]
+    public void Convert_needs_a_prepared_and_calibrated_model()
+    {
+        var e = Assert.Throws<InvalidOperationException>(() => Quantizer.Convert(SmallCnn()));
+        Assert.Contains("Prepare", e.Message);
+
+        var prepared = Quantizer.Prepare(SmallCnn().Eval(), QConfig.GetDefault());
+        e = Assert.Throws<InvalidOperationException>(() => Quantizer.Convert(prepared));
+        Assert.Contains("'0'", e.Message);
+        Assert.Contains("no data", e.Message);
+
+        e = Assert.Throws<InvalidOperationException>(() => Quantizer.Prepare(prepared, QConfig.GetDefault()));
+        Assert.Contains("already", e.Message);
+    }
+
+    [Fact]
+    public void A_null_qconfig_keeps_a_layer_float_and_a_layer_without_kernel_falls_back_with_a_message()
+    {
+        Init.ManualSeed(3);
+        var model = new Sequential(new QuantStub(), new Linear(6, 6), new Sigmoid(), new Linear(6, 3), new DeQuantStub(), new Linear(3, 2));
+        var mapping = new QConfigMapping().SetGlobal(QConfig.GetDefault()).SetModuleName("5", null);
+        var prepared = Quantizer.Prepare(model.Eval(), mapping);
+        var x = Random(5, 2f, 10, 6);
+        var expected = model.Forward(x);
+        prepared.Forward(x);
+        var messages = new List<string>();
+        var quantized = (Sequential)Quantizer.Convert(prepared, messages.Add);
+
+        Assert.IsType<Linear>(quantized[5]);
+        Assert.IsType<QuantizedFallback>(quantized[2]);
+        Assert.Single(messages);
+        Assert.Contains("'2' (Sigmoid)", messages[0]);
+        Assert.True(Sqnr(expected, quantized.Forward(x)) > 25);
+    }
+
+    [Fact]
+    public void QConfigMapping_prefers_names_over_types_over_inheritance()
+    {
+        var model = new Sequential(new Linear(2, 2), new Sequential(new Linear(2, 2), new ReLU()));
+        var custom = QConfig.GetDefault(QuantBackend.Qnnpack);
+        var resolved = new QConfigMapping()
+            .SetGlobal(QConfig.GetDefault())
+            .SetModuleType(typeof(Linear), custom)
+            .SetModuleName("1", null)
+            .SetModuleName("1.0", QConfig.GetDefault())
+            .Resolve(model);
+        Assert.Same(custom, resolved["0"]);
+        Assert.Null(resolved["1"]);
+        Assert.Null(resolved["1.1"]);
+        Assert.NotNull(resolved["1.0"]);
+        Assert.NotSame(custom, resolved["1.0"]);
+        Assert.Throws<ArgumentException>(() => new QConfigMapping().SetModuleName("2", null).Resolve(model));
+        Assert.Throws<ArgumentException>(() => new QConfigMapping().SetModuleType(typeof(string), null));
+    }
+
+    [Fact]
+    public void Default_qconfigs_mirror_pytorch()
+    {
+        var x86 = QConfig.GetDefault(QuantBackend.X86);
+        var activation = Assert.IsType<HistogramObserver>(x86.Activation());
+        Assert.True(activation.Options.ReduceRange);
+        Assert.Equal((0, 127), (activation.QuantMin, activation.QuantMax));
+        var weight = Assert.IsType<PerChannelMinMaxObserver>(x86.Weight());
+        Assert.Equal(QScheme.PerChannelSymmetric, weight.Options.QScheme);
+        Assert.Equal(QuantDType.QInt8, weight.Options.DType);
+
+        var qnnpack = QConfig.GetDefault(QuantBackend.Qnnpack);
+        Assert.False(qnnpack.Activation().Options.ReduceRange);
+        Assert.IsType<MinMaxObserver>(qnnpack.Weight());
+        Assert.Equal(QScheme.PerTensorSymmetric, qnnpack.Weight().Options.QScheme);
+
+        var qat = QConfig.GetDefaultQat();
+        Assert.IsType<MovingAverageMinMaxObserver>(qat.Activation());
+        Assert.IsType<MovingAveragePerChannelMinMaxObserver>(qat.Weight());
+        Assert.NotSame(x86.Activation(), x86.Activation());
+        Assert.Throws<ArgumentException>(() => QConfig.GetDefault((QuantBackend)42));
+    }
+
+    [Fact]
+    public void FloatFunctional_observes_then_adds_quantized_inputs()
+    {
+        var add = new FloatFunctional();
+        var a = Random(1, 2f, 4, 5);
+        var b = Random(2, 2f, 4, 5);
+        Assert.Throws<InvalidOperationException>(() => add.Forward(new Variable(a)));
+        Assert.Throws<ArgumentException>(() => add.Add(new Variable(a), new Variable(Random(3, 1f, 5, 4))));
+
+        var prepared = (FloatFunctional)Quantizer.Prepare(add, QConfig.GetDefault(QuantBackend.Qnnpack));
+        var sum = prepared.AddRelu(new Variable(a), new Variable(b)).Value;
+        Assert.Equal(Math.Max(a.AsSpan()[0] + b.AsSpan()[0], 0), sum.AsSpan()[0]);
+        var converted = (FloatFunctional)Quantizer.Convert(prepared);
+        Assert.True(converted.IsQuantized);
+
+        var qa = QuantizedTensor.Quantize(a, QuantParams.PerTensorAffine(4f / 255, 128, QuantDType.QUInt8));
+        var qb = QuantizedTensor.Quantize(b, QuantParams.PerTensorAffine(4f / 255, 128, QuantDType.QUInt8));
+        var qsum = converted.AddRelu(new Variable(qa), new Variable(qb)).Quantized!;
+        var expected = new Tensor(qa.Dequantize().AsSpan().ToArray().Zip(qb.Dequantize().AsSpan().ToArray(), (p, q) => Math.Max(p + q, 0)).ToArray(), 4, 5);
+        Assert.Equal(QuantizedTensor.Quantize(expected, qsum.QParams).IntRepr(), qsum.IntRepr());
+        Assert.Throws<ArgumentException>(() => converted.Add(new Variable(a), new Variable(qb)));
+    }
+
+    [Fact]
+    public void FakeQuantize_passes_gradients_only_where_values_were_not_clamped()
+    {
+        var fq = new FakeQuantize(new MinMaxObserver(new ObserverOptions { DType = QuantDType.QUInt8 }));
+        fq.Forward(new Variable(new Tensor([0f, 2.55f], 2)));   // scale 0.01, zero point 0
+        fq.ObserverEnabled = false;
+        var x = new Variable(new Tensor([-0.5f, 0.004f, 0.016f, 2.6f, 1.234f], 5), requiresGrad: true);
+        var y = fq.Forward(x);
+        Assert.Equal(new[] { 0f, 0f, 0.02f, 2.55f, 1.23f }, y.Value.AsSpan().ToArray().Select(v => MathF.Round(v, 4)).ToArray());
+        y.Backward(new Tensor([1f, 1f, 1f, 1f, 1f], 5));
+        Assert.Equal(new[] { 0f, 1f, 1f, 0f, 1f }, x.Grad!.AsSpan().ToArray());
+    }
+
+    [Fact]
+    public void Qat_trains_and_converts_to_a_model_that_computes_what_training_simulated()
+    {
+        var model = SmallCnn();
+        Quantizer.FuseModulesQat(model, [["1", "2", "3"], ["5", "6"], ["8", "9"]]);
+        var prepared = (Sequential)Quantizer.PrepareQat(model, QConfig.GetDefaultQat());
+        Assert.IsType<QatConvBn2d>(prepared[1]);
+        Assert.IsType<QatConv2d>(prepared[5]);
+        Assert.IsType<QatLinear>(prepared[8]);
+
+        var optimizer = new SGD(prepared.Parameters(), 0.05f);
+        var loss = new MSELoss();
+        var x = Random(1, 1f, 16, 2, 8, 8);
+        var target = Random(2, 1f, 16, 5);
+        float first = 0, last = 0;
+        for (int step = 0; step < 30; step++)
+        {
+            optimizer.ZeroGrad();
+            var l = loss.Forward(prepared.Forward(new Variable(x)), new Variable(target));
+            l.Backward();
+            optimizer.Step();
+            if (step == 0)
+                first = l.Value.AsSpan()[0];
+            last = l.Value.AsSpan()[0];
+        }
+
+        Assert.True(last < first * 0.8f, $"Loss {first} -> {last}");
+        Quantizer.DisableObservers(prepared);
+        Quantizer.FreezeBatchNormStats(prepared);
+        prepared.Eval();
+        var simulated = prepared.Forward(x);
+        var quantized = Quantizer.Convert(prepared);
+        Assert.IsType<QuantizedConv2d>(((Sequential)quantized)[1]);
+        var actual = quantized.Forward(x);
+        Assert.True(Sqnr(simulated, actual) > 30, $"SQNR between QAT simulation and INT8 {Sqnr(simulated, actual):F1} dB");
+    }
+}
