@@ -10,6 +10,7 @@ public abstract class Module
     private readonly List<KeyValuePair<string, Module>> _children = [];
     private readonly List<KeyValuePair<string, Parameter?>> _parameters = [];
     private readonly List<KeyValuePair<string, Tensor>> _buffers = [];
+    private readonly List<KeyValuePair<string, (Func<QuantizedTensor> Get, Action<QuantizedTensor> Set)>> _quantized = [];
 
     /// <summary>True in training mode (the default), false after <see cref="Eval"/>.</summary>
     public bool IsTraining { get; private set; } = true;
@@ -101,7 +102,60 @@ public abstract class Module
         return state;
     }
 
-    /// <summary>Copies values from <paramref name="state"/> into the parameters and buffers of the same names.</summary>
+    /// <summary>The quantized tensors (the integer weights of quantized layers) by dotted name; empty for a float model.</summary>
+    public Dictionary<string, QuantizedTensor> QuantizedStateDict()
+    {
+        var state = new Dictionary<string, QuantizedTensor>(StringComparer.Ordinal);
+        foreach (var (prefix, module) in NamedModules())
+        {
+            foreach (var (name, slot) in module._quantized)
+                state.Add(Join(prefix, name), slot.Get());
+        }
+
+        return state;
+    }
+
+    /// <summary>
+    /// Loads float and quantized state (as <see cref="StateDict"/> and <see cref="QuantizedStateDict"/> return them),
+    /// for example into a model quantized the same way as the one that was saved.
+    /// </summary>
+    /// <exception cref="ArgumentException">A key is missing or unexpected (when strict), or a shape or quantized dtype differs; nothing is changed then.</exception>
+    public void LoadStateDict(IReadOnlyDictionary<string, Tensor> state, IReadOnlyDictionary<string, QuantizedTensor> quantized, bool strict = true)
+    {
+        ArgumentNullException.ThrowIfNull(quantized);
+        var slots = new Dictionary<string, (Func<QuantizedTensor> Get, Action<QuantizedTensor> Set)>(StringComparer.Ordinal);
+        foreach (var (prefix, module) in NamedModules())
+        {
+            foreach (var (name, slot) in module._quantized)
+                slots.Add(Join(prefix, name), slot);
+        }
+
+        if (strict)
+        {
+            var missing = slots.Keys.Where(k => !quantized.ContainsKey(k)).ToList();
+            var unexpected = quantized.Keys.Where(k => !slots.ContainsKey(k)).ToList();
+            if (missing.Count > 0 || unexpected.Count > 0)
+                throw new ArgumentException($"Quantized state keys do not match. Missing: [{string.Join(", ", missing)}]; unexpected: [{string.Join(", ", unexpected)}].", nameof(quantized));
+        }
+
+        foreach (var (key, slot) in slots)
+        {
+            var current = slot.Get();
+            if (quantized.TryGetValue(key, out var source) && (!source.Shape.SequenceEqual(current.Shape) || source.DType != current.DType))
+                throw new ArgumentException($"Mismatch for quantized '{key}': the state dict has {source}, the model expects {current}.", nameof(quantized));
+        }
+
+        LoadStateDict(state, strict);
+        foreach (var (key, slot) in slots)
+        {
+            if (quantized.TryGetValue(key, out var source))
+                slot.Set(source);
+        }
+
+        foreach (var (_, module) in NamedModules())
+            module.OnStateLoaded();
+    }
+
     /// <param name="state">Tensors by dotted name, as <see cref="StateDict"/> returns them.</param>
     /// <param name="strict">When true, every key must match in both directions.</param>
     /// <exception cref="ArgumentException">A key is missing or unexpected (when strict), or a shape differs; the message names the key and both shapes.</exception>
@@ -129,15 +183,25 @@ public abstract class Module
             if (state.TryGetValue(key, out var source))
                 source.AsSpan().CopyTo(target.AsSpan());
         }
+
+        foreach (var (_, module) in NamedModules())
+            module.OnStateLoaded();
     }
 
-    /// <summary>Saves <see cref="StateDict"/> to one file in the <see cref="StateDictFile"/> format.</summary>
-    public void Save(string path) => StateDictFile.Save(StateDict(), path);
+    /// <summary>Saves <see cref="StateDict"/> and <see cref="QuantizedStateDict"/> to one file in the <see cref="StateDictFile"/> format.</summary>
+    public void Save(string path) => StateDictFile.Save(StateDict(), QuantizedStateDict(), path);
 
-    /// <summary>Loads parameters and buffers saved by <see cref="Save"/> into this model (which must have the same structure).</summary>
+    /// <summary>
+    /// Loads parameters, buffers and quantized weights saved by <see cref="Save"/> into this model, which must have the
+    /// same structure (for a quantized model: the float model prepared and converted the same way).
+    /// </summary>
     /// <exception cref="InvalidDataException">The file is not a state dict, or is truncated or corrupt.</exception>
     /// <exception cref="ArgumentException">The keys or shapes differ from this model's.</exception>
-    public void Load(string path) => LoadStateDict(StateDictFile.Load(path));
+    public void Load(string path)
+    {
+        var (state, quantized) = StateDictFile.LoadAll(path);
+        LoadStateDict(state, quantized);
+    }
 
     /// <summary>Calls <paramref name="action"/> on every descendant and then on this module (children first, as PyTorch); returns this module.</summary>
     public Module Apply(Action<Module> action)
@@ -212,6 +276,18 @@ public abstract class Module
         ArgumentNullException.ThrowIfNull(buffer);
         _buffers.Add(new(name, buffer));
         return buffer;
+    }
+
+    /// <summary>Adds quantized state (integer weights): saved and loaded with the model, replaced through <paramref name="set"/>.</summary>
+    private protected void RegisterQuantized(string name, Func<QuantizedTensor> get, Action<QuantizedTensor> set)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        _quantized.Add(new(name, (get, set)));
+    }
+
+    /// <summary>Lets a module rebuild what it derives from its state (packed weights) after a load.</summary>
+    private protected virtual void OnStateLoaded()
+    {
     }
 
     /// <summary>Lets a container that keeps its own references to its children follow a <see cref="SetSubmodule"/>.</summary>

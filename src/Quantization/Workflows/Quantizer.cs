@@ -8,7 +8,7 @@ namespace Quantization.Workflows;
 
 /// <summary>
 /// The eager-mode quantization workflows of PyTorch's <c>torch.ao.quantization</c>: <see cref="FuseModules"/>,
-/// static <see cref="Prepare(Module, QConfig)"/> → calibrate → <see cref="Convert"/>, <c>QuantizeDynamic</c>
+/// static <see cref="Prepare(Module, QConfig)"/> → calibrate → <see cref="Convert"/>, <see cref="QuantizeDynamic(Module, IEnumerable{Type}?, QConfig?, QuantDType)"/>
 /// and quantization-aware training with <see cref="PrepareQat(Module, QConfig)"/>.
 /// </summary>
 /// <remarks>
@@ -271,7 +271,7 @@ public static partial class Quantizer
     private static void EnsureFloat(Module model, string workflow)
     {
         var done = model.NamedModules().FirstOrDefault(m => m.Module is ObservedModule or IQatModule or QuantizedLinear or QuantizedConv2d
-            or Nn.Quantized.Quantize or QuantizedFallback or FloatFunctional { Observer: not null } or FloatFunctional { IsQuantized: true });
+            or Nn.Quantized.Quantize or QuantizedFallback or DynamicQuantizedLinear or FloatFunctional { Observer: not null } or FloatFunctional { IsQuantized: true });
         if (done.Module is not null)
             throw new InvalidOperationException($"{workflow} needs a float model, but '{(done.Name.Length == 0 ? "(root)" : done.Name)}' is already a {done.Module.GetType().Name}.");
     }

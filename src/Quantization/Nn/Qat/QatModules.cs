@@ -59,7 +59,7 @@ public abstract class QatModule : Module, IQatModule
 
     /// <summary>The learned weights quantized with the weight fake quantization's parameters, plus the bias.</summary>
     private protected QuantizedOutputStage Stage(Tensor weight, Tensor? bias) =>
-        new(QuantizedTensor.Quantize(weight, WeightFakeQuant.Observer.CalculateQParams()), bias, Relu);
+        new(QuantizedTensor.Quantize(weight, WeightFakeQuant.Observer.CalculateQParams()), bias?.Clone(), Relu);
 
     private protected QuantParams OutputQParams() => ActivationFakeQuant.Observer.CalculateQParams();
 }

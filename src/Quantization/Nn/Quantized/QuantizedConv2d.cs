@@ -9,15 +9,18 @@ namespace Quantization.Nn.Quantized;
 /// </summary>
 public sealed class QuantizedConv2d : Module
 {
-    private readonly QuantizedOutputStage _stage;
-    private readonly Int8Conv2d _kernel;
     private readonly Tensor _scale;
     private readonly Tensor _zeroPoint;
+    private QuantizedOutputStage _stage;
+    private Int8Conv2d _kernel;
 
     internal QuantizedConv2d(Conv2dGeometry geometry, QuantizedOutputStage stage, QuantParams output)
     {
         _stage = stage;
         _kernel = new Int8Conv2d(geometry, stage.Weight.AsInt8Span(), stage.WeightZeroPoints);
+        RegisterQuantized("weight", () => _stage.Weight, w => _stage = new QuantizedOutputStage(w, _stage.Bias, _stage.Relu));
+        if (stage.Bias is not null)
+            RegisterBuffer("bias", stage.Bias);
         _scale = RegisterBuffer("scale", Tensor.Full(output.Scale, 1));
         _zeroPoint = RegisterBuffer("zero_point", Tensor.Full(output.ZeroPoint, 1));
     }
@@ -56,6 +59,12 @@ public sealed class QuantizedConv2d : Module
         var y = new byte[n * OutChannels * oh * ow];
         _kernel.Run<byte>(q.AsUInt8Span(), n, h, w, q.QParams.ZeroPoint, epilogue, y);
         return new Variable(QuantizedTensor.Wrap(y, [n, OutChannels, oh, ow], output));
+    }
+
+    private protected override void OnStateLoaded()
+    {
+        _stage = new QuantizedOutputStage(_stage.Weight, _stage.Bias, _stage.Relu);
+        _kernel = new Int8Conv2d(_kernel.Geometry, _stage.Weight.AsInt8Span(), _stage.WeightZeroPoints);
     }
 
     /// <inheritdoc/>

@@ -9,17 +9,20 @@ namespace Quantization.Nn.Quantized;
 /// </summary>
 public sealed class QuantizedLinear : Module
 {
-    private readonly QuantizedOutputStage _stage;
-    private readonly Int8PackedWeights _packed;
     private readonly Tensor _scale;
     private readonly Tensor _zeroPoint;
+    private QuantizedOutputStage _stage;
+    private Int8PackedWeights _packed;
 
     internal QuantizedLinear(QuantizedOutputStage stage, QuantParams output)
     {
         _stage = stage;
         OutFeatures = stage.Weight.Shape[0];
         InFeatures = stage.Weight.Shape[1];
-        _packed = Int8Gemm.Pack(stage.Weight.AsInt8Span(), InFeatures, OutFeatures, transposed: true, stage.WeightZeroPoints);
+        _packed = Pack(stage);
+        RegisterQuantized("weight", () => _stage.Weight, w => _stage = new QuantizedOutputStage(w, _stage.Bias, _stage.Relu));
+        if (stage.Bias is not null)
+            RegisterBuffer("bias", stage.Bias);
         _scale = RegisterBuffer("scale", Tensor.Full(output.Scale, 1));
         _zeroPoint = RegisterBuffer("zero_point", Tensor.Full(output.ZeroPoint, 1));
     }
@@ -56,6 +59,15 @@ public sealed class QuantizedLinear : Module
         Int8Gemm.Multiply<byte>(q.AsUInt8Span(), n, InFeatures, q.QParams.ZeroPoint, _packed, epilogue, y, OutFeatures);
         return new Variable(QuantizedTensor.Wrap(y, [n, OutFeatures], output));
     }
+
+    private protected override void OnStateLoaded()
+    {
+        _stage = new QuantizedOutputStage(_stage.Weight, _stage.Bias, _stage.Relu);
+        _packed = Pack(_stage);
+    }
+
+    private Int8PackedWeights Pack(QuantizedOutputStage stage) =>
+        Int8Gemm.Pack(stage.Weight.AsInt8Span(), InFeatures, OutFeatures, transposed: true, stage.WeightZeroPoints);
 
     /// <inheritdoc/>
     public override string ToString() =>

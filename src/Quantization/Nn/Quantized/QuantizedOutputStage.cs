@@ -16,16 +16,17 @@ internal sealed class QuantizedOutputStage
     private readonly float[] _weightScales;
     private (float InputScale, float OutputScale, int OutputZeroPoint, Int8GemmEpilogue Epilogue)? _cached;
 
-    /// <summary>Quantizes <paramref name="weight"/> with <paramref name="weightObserver"/>, which is fed the weights first.</summary>
+    /// <summary>Quantizes <paramref name="weight"/> with <paramref name="weightObserver"/>, which is fed the weights first; the bias is copied.</summary>
     public QuantizedOutputStage(Tensor weight, Tensor? bias, Observer weightObserver, bool relu)
-        : this(QuantizeWeight(weight, weightObserver), bias, relu)
+        : this(QuantizeWeight(weight, weightObserver), bias?.Clone(), relu)
     {
     }
 
+    /// <summary>Uses <paramref name="bias"/> itself (the owning module's buffer), so loading new values reaches it.</summary>
     public QuantizedOutputStage(QuantizedTensor weight, Tensor? bias, bool relu)
     {
         Weight = weight;
-        Bias = bias?.Clone();
+        Bias = bias;
         Relu = relu;
         int outChannels = weight.Shape[0];
         var qp = weight.QParams;
