@@ -86,6 +86,24 @@ public sealed class MnistDigits
         return ([.. train], [.. test]);
     }
 
+    /// <summary>The images at <paramref name="indices"/> as one [N, 1, 28, 28] tensor, with their labels.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">An index is outside [0, <see cref="Count"/>).</exception>
+    public (Quantization.Tensor Images, int[] Labels) ToTensors(IReadOnlyList<int> indices)
+    {
+        ArgumentNullException.ThrowIfNull(indices);
+        var data = new float[indices.Count * ImageSize];
+        var labels = new int[indices.Count];
+        for (int i = 0; i < indices.Count; i++)
+        {
+            if ((uint)indices[i] >= (uint)Count)
+                throw new ArgumentOutOfRangeException(nameof(indices), indices[i], $"Image indices lie in [0, {Count}).");
+            Image(indices[i]).CopyTo(data.AsSpan(i * ImageSize));
+            labels[i] = Labels[indices[i]];
+        }
+
+        return (new Quantization.Tensor(data, indices.Count, 1, 28, 28), labels);
+    }
+
     private static void ReadDigits(string path, List<float> images)
     {
         byte[] json;

@@ -28,6 +28,12 @@ public sealed class AdaptiveAvgPool2d : Module
         InputCheck.Shape(input, nameof(AdaptiveAvgPool2d), 4, -1, "(N, C, H, W)");
         if (input.Shape[2] == 0 || input.Shape[3] == 0)
             throw new ArgumentException($"AdaptiveAvgPool2d needs a non-empty image but got shape {Tensor.FormatShape(input.Shape)}.", nameof(input));
+        if (input.Quantized is { } q)
+        {
+            int oh = OutputHeight, ow = OutputWidth;
+            return QuantizedPooling.Run(q, oh, ow, (x, n, c, h, w, y) => Kernels.Quantized.QuantizedOps.AdaptiveAvgPool2d(x, n, c, h, w, oh, ow, y));
+        }
+
         return Functional.AdaptiveAvgPool2d(input, OutputHeight, OutputWidth);
     }
 }

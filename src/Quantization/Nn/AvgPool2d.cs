@@ -37,6 +37,14 @@ public sealed class AvgPool2d : Module
     {
         InputCheck.Shape(input, nameof(AvgPool2d), 4, -1, "(N, C, H, W)");
         PoolCheck.Fits(input, KernelSize, Padding, nameof(AvgPool2d));
+        if (input.Quantized is { } q)
+        {
+            int k = KernelSize, s = Stride, p = Padding, zp = q.QParams.ZeroPoint;
+            bool includePad = CountIncludePad;
+            return QuantizedPooling.Run(q, QuantizedPooling.OutputSize(q.Shape[2], k, s, p), QuantizedPooling.OutputSize(q.Shape[3], k, s, p),
+                (x, n, c, h, w, y) => Kernels.Quantized.QuantizedOps.AvgPool2d(x, n, c, h, w, k, k, s, s, p, p, false, includePad, 0, zp, y));
+        }
+
         return Functional.AvgPool2d(input, KernelSize, Stride, Padding, CountIncludePad);
     }
 }

@@ -1,3 +1,4 @@
+using Quantization.Kernels.Quantized;
 using Quantization.Observers;
 
 namespace Quantization.Nn;
@@ -8,7 +9,8 @@ namespace Quantization.Nn;
 /// <see cref="Add"/>, <see cref="Mul"/>, <see cref="AddRelu"/> or <see cref="Cat"/> instead of adding tensors directly.
 /// <c>Quantizer.Prepare</c> attaches an observer to the result; <c>Quantizer.Convert</c> turns the same instance into
 /// its quantized form, which takes QUInt8 inputs and requantizes the result to the calibrated scale and zero point
-/// (<c>quantize(dequantize(a) + dequantize(b))</c>, as PyTorch's reference).
+/// with PyTorch's quantized kernels (add: <c>quantize(dequantize(a) + dequantize(b))</c>; mul: the integer product
+/// times <c>sa · sb / sy</c>; cat: each input requantized into its slice).
 /// </summary>
 public sealed class FloatFunctional : Module
 {
@@ -51,14 +53,19 @@ public sealed class FloatFunctional : Module
         if (inputs.Count == 0)
             throw new ArgumentException("Cat needs at least one input.", nameof(inputs));
         int axis = Tensor.NormalizeAxis(dim, inputs[0].Shape.Length, nameof(dim));
-        if (IsQuantized)
-        {
-            foreach (var input in inputs)
-                RequireQuantized(input);
-        }
+        if (!IsQuantized)
+            return Finish(Functional.Cat(inputs, axis));
 
-        var result = Functional.Cat(inputs, axis);
-        return Finish(result);
+        var parts = inputs.Select(input =>
+        {
+            var q = RequireQuantized(input);
+            return (q.AsUInt8Span().ToArray(), q.Shape.ToArray(), q.QParams.Scale, q.QParams.ZeroPoint);
+        }).ToList();
+        var output = OutputQParams;
+        var shape = QuantizedOps.ConcatShape(parts, axis);
+        var y = new byte[shape.Aggregate(1, (a, b) => a * b)];
+        QuantizedOps.Concat(parts, axis, output.Scale, output.ZeroPoint, y);
+        return new Variable(QuantizedTensor.Wrap(y, shape, output));
     }
 
     /// <summary>Attaches the observer of the results (Prepare), inside a fake quantization for quantization-aware training.</summary>
@@ -77,6 +84,8 @@ public sealed class FloatFunctional : Module
         _zeroPoint = RegisterBuffer("zero_point", Tensor.Full(output.ZeroPoint, 1));
     }
 
+    private QuantParams OutputQParams => Quantized.QuantizedInput.Output(_scale!, _zeroPoint!);
+
     private Variable Binary(Variable a, Variable b, Func<Variable, Variable, Variable> op, bool relu)
     {
         ArgumentNullException.ThrowIfNull(a);
@@ -85,8 +94,14 @@ public sealed class FloatFunctional : Module
             throw new ArgumentException($"The inputs must have the same shape but have {Tensor.FormatShape(a.Shape)} and {Tensor.FormatShape(b.Shape)}.", nameof(b));
         if (IsQuantized)
         {
-            RequireQuantized(a);
-            RequireQuantized(b);
+            var (qa, qb, output) = (RequireQuantized(a), RequireQuantized(b), OutputQParams);
+            var y = new byte[qa.Length];
+            var (pa, pb) = (qa.QParams, qb.QParams);
+            if (op == Functional.ElementwiseAdd)
+                QuantizedOps.Add(qa.AsUInt8Span(), pa.Scale, pa.ZeroPoint, qb.AsUInt8Span(), pb.Scale, pb.ZeroPoint, output.Scale, output.ZeroPoint, relu, y);
+            else
+                QuantizedOps.Mul(qa.AsUInt8Span(), pa.Scale, pa.ZeroPoint, qb.AsUInt8Span(), pb.Scale, pb.ZeroPoint, output.Scale, output.ZeroPoint, relu, y);
+            return new Variable(QuantizedTensor.Wrap(y, qa.Shape.ToArray(), output));
         }
 
         var result = op(a, b);
@@ -97,17 +112,12 @@ public sealed class FloatFunctional : Module
 
     private Variable Finish(Variable result)
     {
-        if (IsQuantized)
-            return new Variable(QuantizedTensor.Quantize(result.Value, Quantized.QuantizedInput.Output(_scale!, _zeroPoint!)));
         if (_fakeQuantize is not null)
             return _fakeQuantize.Forward(result);
         _observer?.Observe(result.Value);
         return result;
     }
 
-    private static void RequireQuantized(Variable input)
-    {
-        if (!input.IsQuantized)
-            throw new ArgumentException("A converted FloatFunctional takes quantized inputs; put a QuantStub before float data.", nameof(input));
-    }
+    private static QuantizedTensor RequireQuantized(Variable input) =>
+        Quantized.QuantizedInput.Require(input, "A converted FloatFunctional");
 }

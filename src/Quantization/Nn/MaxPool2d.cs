@@ -1,6 +1,6 @@
 namespace Quantization.Nn;
 
-/// <summary>The maximum over k × k windows of NCHW inputs, as PyTorch's <c>nn.MaxPool2d</c> (stride defaults to the kernel size; padding counts as -∞).</summary>
+/// <summary>The maximum over k × k windows of NCHW inputs, as PyTorch's <c>nn.MaxPool2d</c> (stride defaults to the kernel size; padding counts as -∞). Quantized input is pooled on its integers and keeps its parameters.</summary>
 public sealed class MaxPool2d : Module
 {
     /// <summary>Creates the layer.</summary>
@@ -30,6 +30,13 @@ public sealed class MaxPool2d : Module
     {
         InputCheck.Shape(input, nameof(MaxPool2d), 4, -1, "(N, C, H, W)");
         PoolCheck.Fits(input, KernelSize, Padding, nameof(MaxPool2d));
+        if (input.Quantized is { } q)
+        {
+            int k = KernelSize, s = Stride, p = Padding;
+            return QuantizedPooling.Run(q, QuantizedPooling.OutputSize(q.Shape[2], k, s, p), QuantizedPooling.OutputSize(q.Shape[3], k, s, p),
+                (x, n, c, h, w, y) => Kernels.Quantized.QuantizedOps.MaxPool2d(x, n, c, h, w, k, k, s, s, p, p, 1, 1, false, y));
+        }
+
         return Functional.MaxPool2d(input, KernelSize, Stride, Padding);
     }
 }
