@@ -147,4 +147,27 @@ public class MnistWorkflowTests(MnistModelsFixture fixture, ITestOutputHelper ou
             Directory.Delete(dir, recursive: true);
         }
     }
+
+    [Fact]
+    public void CompareModels_reports_weight_and_output_sqnr_per_layer()
+    {
+        var reference = new QuantWrapper(MnistModelsFixture.Copy(fixture.Cnn, MnistModels.Cnn));
+        Quantizer.FuseModules(reference.Eval(), s_fusion);
+        var quantized = StaticCnn();
+        var batch = new DataLoader(fixture.TestImages, fixture.TestLabels, 128).First().Inputs;
+
+        var report = Quantizer.CompareModels(reference, quantized, batch);
+
+        Assert.Equal(["module.features.0", "module.features.4", "module.classifier.1"], report.Select(r => r.Name));
+        foreach (var layer in report)
+        {
+            output.WriteLine($"{layer.Name}: {layer.FloatType} -> {layer.QuantizedType}, weights {layer.WeightSqnr:F1} dB, output {layer.OutputSqnr:F1} dB");
+            Assert.InRange(layer.WeightSqnr!.Value, 25, 80);
+            Assert.InRange(layer.OutputSqnr, 15, 80);
+        }
+
+        // The reference model is unchanged and still computes float outputs.
+        Assert.IsType<Quantization.Nn.Intrinsic.ConvReLU2d>(reference.GetSubmodule("module.features.0"));
+        Assert.Throws<ArgumentException>(() => Quantizer.CompareModels(reference, reference, batch));
+    }
 }
