@@ -106,62 +106,56 @@ internal static partial class Functional
             TensorPrimitives.Multiply(a.Slice(3 * hidden, hidden), t, h.AsSpan().Slice(r * hidden, hidden));
         }
 
+        // act holds rows of [i | f | g | o], H values each: unit j of row r has gate q at (4r + q)·H + j.
         var cVar = Variable.Record(c, [gates, cPrev], dc =>
         {
             var d = dc.AsSpan();
             var previous = cPrev.Value.AsSpan();
-            if (gates.RequiresGrad)
+            var dz = gates.RequiresGrad ? new Tensor(gates.Shape) : null;
+            var dcPrev = cPrev.RequiresGrad ? new Tensor(n, hidden) : null;
+            for (int r = 0; r < n; r++)
             {
-                var dz = new Tensor(gates.Shape);
-                for (int k = 0; k < n * hidden; k++)
+                for (int j = 0; j < hidden; j++)
                 {
-                    int r = k / hidden, j = k % hidden, rowStart = r * 4 * hidden;
-                    float i = act[rowStart + j], f = act[rowStart + hidden + j], g = act[rowStart + 2 * hidden + j];
-                    var dzs = dz.AsSpan();
-                    dzs[rowStart + j] = d[k] * g * i * (1 - i);
-                    dzs[rowStart + hidden + j] = d[k] * previous[k] * f * (1 - f);
-                    dzs[rowStart + 2 * hidden + j] = d[k] * i * (1 - g * g);
+                    int k = r * hidden + j, at = 4 * r * hidden + j;
+                    float i = act[at], f = act[at + hidden], g = act[at + 2 * hidden];
+                    if (dz is not null)
+                    {
+                        var dzs = dz.AsSpan();
+                        dzs[at] = d[k] * g * i * (1 - i);
+                        dzs[at + hidden] = d[k] * previous[k] * f * (1 - f);
+                        dzs[at + 2 * hidden] = d[k] * i * (1 - g * g);
+                    }
+
+                    if (dcPrev is not null)
+                        dcPrev.AsSpan()[k] = d[k] * f;
                 }
+            }
 
+            if (dz is not null)
                 gates.AccumulateGrad(dz);
-            }
-
-            if (cPrev.RequiresGrad)
-            {
-                var dcPrev = new Tensor(n, hidden);
-                for (int k = 0; k < n * hidden; k++)
-                    dcPrev.AsSpan()[k] = d[k] * act[(k / hidden * 4 + 1) * hidden + k % hidden];
+            if (dcPrev is not null)
                 cPrev.AccumulateGrad(dcPrev);
-            }
         });
 
         var hVar = Variable.Record(h, [gates, cVar], dh =>
         {
             var d = dh.AsSpan();
-            if (gates.RequiresGrad)
+            var dz = new Tensor(gates.Shape);
+            var dc = new Tensor(n, hidden);
+            for (int r = 0; r < n; r++)
             {
-                var dz = new Tensor(gates.Shape);
-                for (int k = 0; k < n * hidden; k++)
+                for (int j = 0; j < hidden; j++)
                 {
-                    int at = (k / hidden * 4 + 3) * hidden + k % hidden;
-                    float o = act[at];
-                    dz.AsSpan()[at] = d[k] * tanhC[k] * o * (1 - o);
+                    int k = r * hidden + j, at = (4 * r + 3) * hidden + j;
+                    float o = act[at], t = tanhC[k];
+                    dz.AsSpan()[at] = d[k] * t * o * (1 - o);
+                    dc.AsSpan()[k] = d[k] * o * (1 - t * t);
                 }
-
-                gates.AccumulateGrad(dz);
             }
 
-            if (cVar.RequiresGrad)
-            {
-                var dc = new Tensor(n, hidden);
-                for (int k = 0; k < n * hidden; k++)
-                {
-                    float o = act[(k / hidden * 4 + 3) * hidden + k % hidden];
-                    dc.AsSpan()[k] = d[k] * o * (1 - tanhC[k] * tanhC[k]);
-                }
-
-                cVar.AccumulateGrad(dc);
-            }
+            gates.AccumulateGrad(dz);
+            cVar.AccumulateGrad(dc);
         });
 
         return (hVar, cVar);
