@@ -25,8 +25,10 @@ public class EmbeddingTests
     public void Gradient_sums_repeated_indices_and_skips_the_padding_row()
     {
         var layer = Table();
-        var y = layer.Forward(new Variable(new Tensor([2, 0, 2, 3], 4)));
+        var indices = new Variable(new Tensor([2, 0, 2, 3], 4), requiresGrad: true);
+        var y = layer.Forward(indices);
         y.Backward(new Tensor([1, 2, 3, 4, 5, 6, 7, 8], 4, 2));
+        Assert.Null(indices.Grad);
         // Row 2 receives dy rows 0 and 2: [1 + 5, 2 + 6]; row 0 row 1 of dy; row 1 nothing; row 3 is padding.
         Assert.Equal([3f, 4, 0, 0, 6, 8, 0, 0], layer.Weight.Grad!.AsSpan().ToArray());
     }
