@@ -218,6 +218,49 @@ public class LstmTests
     }
 
     [Fact]
+    public void Learns_to_remember_the_first_step_through_time()
+    {
+        // Sequences of 6 random ±1 values; the class is the sign of the first, so only gradients that flow back
+        // through every step can teach it (later steps are noise that must be ignored).
+        Init.ManualSeed(38);
+        var lstm = new LSTM(1, 8, batchFirst: true);
+        var head = new Linear(8, 2);
+        var optimizer = new Adam([.. lstm.Parameters(), .. head.Parameters()], lr: 0.02f);
+        var loss = new CrossEntropyLoss();
+        var rng = new Random(39);
+        (Tensor X, int[] Y) Batch(int n)
+        {
+            var x = new Tensor(n, 6, 1);
+            for (int i = 0; i < x.Length; i++)
+                x.AsSpan()[i] = rng.Next(2) * 2 - 1;
+            return (x, [.. Enumerable.Range(0, n).Select(b => x[b, 0, 0] > 0 ? 1 : 0)]);
+        }
+
+        double Accuracy()
+        {
+            var (x, y) = Batch(500);
+            using (Autograd.NoGrad())
+            {
+                var (_, (h, _)) = lstm.Forward(new Variable(x), null);
+                var logits = head.Forward(Functional.Reshape(h, 500, 8)).Value;
+                return Enumerable.Range(0, 500).Count(b => (logits[b, 1] > logits[b, 0] ? 1 : 0) == y[b]) / 500.0;
+            }
+        }
+
+        Assert.InRange(Accuracy(), 0.3, 0.7);
+        for (int step = 0; step < 150; step++)
+        {
+            var (x, y) = Batch(32);
+            optimizer.ZeroGrad();
+            var (_, (h, _)) = lstm.Forward(new Variable(x), null);
+            loss.Forward(head.Forward(Functional.Reshape(h, 32, 8)), y).Backward();
+            optimizer.Step();
+        }
+
+        Assert.True(Accuracy() > 0.95, $"Accuracy {Accuracy():P1} after training.");
+    }
+
+    [Fact]
     public void Bad_shapes_and_arguments_throw_naming_them()
     {
         var lstm = new LSTM(3, 2, numLayers: 2);
