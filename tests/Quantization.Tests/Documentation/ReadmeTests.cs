@@ -1,7 +1,9 @@
 using System.Text.RegularExpressions;
 using Quantization.Assets;
+using Quantization.Nn;
 using Quantization.Observers;
 using Quantization.Onnx;
+using Quantization.Tests.Assets;
 using Xunit;
 
 namespace Quantization.Tests.Documentation;
@@ -61,6 +63,59 @@ public partial class ReadmeTests
         Assert.InRange(activationParams.Scale * 127, 1.8f, 2.05f);
         Assert.InRange(activationParams.ZeroPoint, 60, 67);
         Assert.Equal([127, -64, 64, -127], qWeights.IntRepr());
+    }
+
+    [Fact]
+    public void Training_example()
+    {
+        // 3000 training and 1000 test digits drawn at random (the images are stored in label order).
+        var mnist = MnistFixture.Digits.Value;
+        int[] order = [.. Enumerable.Range(0, mnist.Count)];
+        new Random(4).Shuffle(order);
+        (Tensor, int[]) Digits(int[] indices) => (
+            new Tensor([.. indices.SelectMany(i => mnist.Image(i).ToArray())], indices.Length, 1, 28, 28),
+            [.. indices.Select(i => (int)mnist.Labels[i])]);
+        var (images, labels) = Digits(order[..3000]);
+        var (testImages, testLabels) = Digits(order[3000..4000]);
+        string modelPath = Path.Combine(Path.GetTempPath(), $"readme-mlp-{Guid.NewGuid():N}.qnn");
+
+        Init.ManualSeed(1);                              // repeatable initialization, dropout and shuffling
+        var model = new Sequential(new Flatten(), new Linear(28 * 28, 128), new ReLU(), new Linear(128, 10));
+        var optimizer = new Adam(model.Parameters(), lr: 2e-3f);
+        var criterion = new CrossEntropyLoss();
+        var loader = new DataLoader(images, labels, batchSize: 64, shuffle: true, seed: 1);   // images [N, 1, 28, 28]
+
+        model.Train();
+        for (int epoch = 0; epoch < 2; epoch++)
+        {
+            foreach (var (inputs, targets) in loader)
+            {
+                optimizer.ZeroGrad();
+                Variable loss = criterion.Forward(model.Forward(new Variable(inputs)), targets);
+                loss.Backward();                         // gradients into every Parameter's Grad
+                optimizer.Step();
+            }
+        }
+
+        model.Eval();
+        Tensor logits = model.Forward(testImages);       // inference: no graph is recorded
+        model.Save(modelPath);                           // parameters and buffers; model.Load(modelPath) restores them
+
+        try
+        {
+            int correct = Enumerable.Range(0, testLabels.Length)
+                .Count(i => System.Numerics.Tensors.TensorPrimitives.IndexOfMax(logits.AsSpan().Slice(i * 10, 10)) == testLabels[i]);
+            // Chance is 100 of 1000; this seeded run gets 876.
+            Assert.True(correct > 800, $"{correct} of 1000 test digits right.");
+            Assert.All(model.Parameters(), p => Assert.NotNull(p.Grad));
+            var restored = new Sequential(new Flatten(), new Linear(28 * 28, 128), new ReLU(), new Linear(128, 10));
+            restored.Load(modelPath);
+            Assert.Equal(logits.AsSpan().ToArray(), restored.Forward(testImages).AsSpan().ToArray());
+        }
+        finally
+        {
+            File.Delete(modelPath);
+        }
     }
 
     [Fact]
