@@ -232,6 +232,8 @@ public abstract class Module
     {
         ArgumentNullException.ThrowIfNull(target);
         ArgumentNullException.ThrowIfNull(module);
+        if (target.Split('.').Any(part => part.Length == 0))
+            throw new ArgumentException($"Module '{target}' not found: the name has an empty part.", nameof(target));
         int dot = target.LastIndexOf('.');
         var parent = dot < 0 ? this : GetSubmodule(target[..dot]);
         string name = target[(dot + 1)..];

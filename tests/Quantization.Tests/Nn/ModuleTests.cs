@@ -103,6 +103,7 @@ public class ModuleTests
     [InlineData("2.5")]
     [InlineData("0.weight")]
     [InlineData("2.")]
+    [InlineData(".0")]
     public void Get_and_set_submodule_reject_unknown_names(string name)
     {
         var model = Model();

@@ -67,7 +67,7 @@ public sealed class StateDictFileTests : IDisposable
         { "truncate", "checksum" },
         { "short", "truncated" },
         { "magic", "QNNSTATE" },
-        { "version", "version 2" },
+        { "version", "version 3" },
         { "empty", "QNNSTATE" },
         { "appended", "checksum" },
     };
@@ -83,7 +83,7 @@ public sealed class StateDictFileTests : IDisposable
             "truncate" => bytes[..^10],
             "short" => bytes[..14],
             "magic" => Flip(bytes, 0),
-            "version" => [.. bytes[..8], 2, 0, 0, 0, .. bytes[12..]],
+            "version" => [.. bytes[..8], 3, 0, 0, 0, .. bytes[12..]],
             "empty" => [],
             _ => [.. bytes, 0],
         };
@@ -119,5 +119,59 @@ public sealed class StateDictFileTests : IDisposable
         var copy = (byte[])bytes.Clone();
         copy[at] ^= 0x5A;
         return copy;
+    }
+
+    [Fact]
+    public void Quantized_tensors_round_trip_with_their_parameters_at_one_byte_per_value()
+    {
+        var x = new Tensor([0.5f, -1.25f, 3f, 0f, -0.01f, 2.5f], 2, 3);
+        var quantized = new Dictionary<string, QuantizedTensor>
+        {
+            ["u8"] = QuantizedTensor.QuantizePerTensor(x, 0.02f, 77, QuantDType.QUInt8),
+            ["s8"] = QuantizedTensor.QuantizePerChannel(x, [0.03f, 0.05f], [0, 0], 0, QuantDType.QInt8),
+            ["s8sym"] = QuantizedTensor.Quantize(x, QuantParams.PerChannelSymmetric([0.1f, 0.2f, 0.3f], 1, QuantDType.QInt8)),
+            ["s32"] = QuantizedTensor.QuantizePerTensor(x, 0.001f, 5, QuantDType.QInt32),
+        };
+        using var stream = new MemoryStream();
+        StateDictFile.Save(new Dictionary<string, Tensor> { ["f"] = x }, quantized, stream);
+        stream.Position = 0;
+
+        var (floats, loaded) = StateDictFile.LoadAll(stream);
+
+        Assert.Equal(x.AsSpan().ToArray(), floats["f"].AsSpan().ToArray());
+        foreach (var (name, q) in quantized)
+        {
+            Assert.Equal(q.QParams, loaded[name].QParams);
+            Assert.Equal(q.IntRepr(), loaded[name].IntRepr());
+            Assert.Equal(q.Shape.ToArray(), loaded[name].Shape.ToArray());
+        }
+
+        stream.Position = 0;
+        Assert.Contains("LoadAll", Assert.Throws<InvalidDataException>(() => StateDictFile.Load(stream)).Message);
+        Assert.Throws<ArgumentException>(() => StateDictFile.Save(new Dictionary<string, Tensor> { ["u8"] = x }, quantized, new MemoryStream()));
+    }
+
+    [Fact]
+    public void Version_1_files_are_still_read()
+    {
+        // Version 1: magic | 1 | count | name length | name | rank | dims | float32 values | FNV-1a hash.
+        using var body = new MemoryStream();
+        body.Write("QNNSTATE"u8);
+        foreach (int v in new[] { 1, 1, 1 })
+            body.Write(BitConverter.GetBytes(v));
+        body.Write("w"u8);
+        foreach (int v in new[] { 1, 2 })
+            body.Write(BitConverter.GetBytes(v));
+        body.Write(BitConverter.GetBytes(1.5f));
+        body.Write(BitConverter.GetBytes(-2f));
+        ulong hash = 14695981039346656037UL;
+        foreach (byte b in body.ToArray())
+            hash = (hash ^ b) * 1099511628211UL;
+        body.Write(BitConverter.GetBytes(hash));
+        body.Position = 0;
+
+        var state = StateDictFile.Load(body);
+
+        Assert.Equal([1.5f, -2f], state["w"].AsSpan().ToArray());
     }
 }
