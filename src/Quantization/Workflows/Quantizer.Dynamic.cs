@@ -9,7 +9,8 @@ public static partial class Quantizer
     /// <summary>
     /// Dynamic quantization (PyTorch's <c>quantize_dynamic</c>): every layer of the given types (default
     /// <see cref="Linear"/> and <see cref="LinearReLU"/>) becomes its dynamically quantized form — s8 weights packed
-    /// once, activations quantized per call, FP32 in and out. No calibration is needed.
+    /// once, activations quantized per call, FP32 in and out. No calibration is needed. Pass <see cref="LSTM"/> too
+    /// to quantize LSTMs (<see cref="DynamicQuantizedLSTM"/>).
     /// </summary>
     /// <param name="model">The float model; changed in place.</param>
     /// <param name="moduleTypes">The layer types to quantize (default: Linear and LinearReLU).</param>
@@ -24,7 +25,7 @@ public static partial class Quantizer
         var types = (moduleTypes ?? [typeof(Linear), typeof(LinearReLU)]).ToHashSet();
         var unsupported = types.Where(t => !HasDynamicForm(t)).ToList();
         if (unsupported.Count > 0)
-            throw new ArgumentException($"No dynamically quantized form for {string.Join(", ", unsupported.Select(t => t.Name))}; supported are Linear and LinearReLU.", nameof(moduleTypes));
+            throw new ArgumentException($"No dynamically quantized form for {string.Join(", ", unsupported.Select(t => t.Name))}; supported are Linear, LinearReLU and LSTM.", nameof(moduleTypes));
         return QuantizeDynamic(model, (_, module) => types.Contains(module.GetType()), qconfig, dtype);
     }
 
@@ -39,7 +40,7 @@ public static partial class Quantizer
         {
             var module = model.GetSubmodule(name);
             if (!HasDynamicForm(module.GetType()))
-                throw new ArgumentException($"'{name}' is a {module.GetType().Name}, which has no dynamically quantized form; supported are Linear and LinearReLU.", nameof(names));
+                throw new ArgumentException($"'{name}' is a {module.GetType().Name}, which has no dynamically quantized form; supported are Linear, LinearReLU and LSTM.", nameof(names));
         }
 
         return QuantizeDynamic(model, (name, _) => set.Contains(name), qconfig, dtype);
@@ -60,10 +61,11 @@ public static partial class Quantizer
             {
                 Linear linear => new DynamicQuantizedLinear(new QuantizedOutputStage(linear.Weight.Value, linear.Bias?.Value, qconfig.Weight(), relu: false), reduceRange),
                 LinearReLU fused => new DynamicQuantizedLinear(new QuantizedOutputStage(fused.Linear.Weight.Value, fused.Linear.Bias?.Value, qconfig.Weight(), relu: true), reduceRange),
+                LSTM lstm => new DynamicQuantizedLSTM(lstm, qconfig.Weight, reduceRange),
                 _ => null,
             };
         });
     }
 
-    private static bool HasDynamicForm(Type type) => type == typeof(Linear) || type == typeof(LinearReLU);
+    private static bool HasDynamicForm(Type type) => type == typeof(Linear) || type == typeof(LinearReLU) || type == typeof(LSTM);
 }

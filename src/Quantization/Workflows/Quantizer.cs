@@ -271,7 +271,7 @@ public static partial class Quantizer
     private static void EnsureFloat(Module model, string workflow)
     {
         var done = model.NamedModules().FirstOrDefault(m => m.Module is ObservedModule or IQatModule or QuantizedLinear or QuantizedConv2d
-            or Nn.Quantized.Quantize or QuantizedFallback or DynamicQuantizedLinear or FloatFunctional { Observer: not null } or FloatFunctional { IsQuantized: true });
+            or Nn.Quantized.Quantize or QuantizedFallback or DynamicQuantizedLinear or DynamicQuantizedLSTM or FloatFunctional { Observer: not null } or FloatFunctional { IsQuantized: true });
         if (done.Module is not null)
             throw new InvalidOperationException($"{workflow} needs a float model, but '{(done.Name.Length == 0 ? "(root)" : done.Name)}' is already a {done.Module.GetType().Name}.");
     }

@@ -1,6 +1,3 @@
-using Quantization.Kernels.Gemm;
-using Quantization.Kernels.Quantized;
-
 namespace Quantization.Nn.Quantized;
 
 /// <summary>
@@ -11,69 +8,46 @@ namespace Quantization.Nn.Quantized;
 /// </summary>
 public sealed class DynamicQuantizedLinear : Module
 {
-    private QuantizedOutputStage _stage;
-    private Int8PackedWeights _packed;
+    private DynamicLinearKernel _kernel;
 
     internal DynamicQuantizedLinear(QuantizedOutputStage stage, bool reduceRange)
     {
-        _stage = stage;
-        ReduceRange = reduceRange;
-        OutFeatures = stage.Weight.Shape[0];
-        InFeatures = stage.Weight.Shape[1];
-        _packed = Pack(stage);
-        RegisterQuantized("weight", () => _stage.Weight, w => _stage = new QuantizedOutputStage(w, _stage.Bias, _stage.Relu));
+        _kernel = new DynamicLinearKernel(stage, reduceRange);
+        RegisterQuantized("weight", () => _kernel.Stage.Weight, w => _kernel = new DynamicLinearKernel(new QuantizedOutputStage(w, Bias, Relu), ReduceRange));
         if (stage.Bias is not null)
             RegisterBuffer("bias", stage.Bias);
     }
 
     /// <summary>The input width.</summary>
-    public int InFeatures { get; }
+    public int InFeatures => _kernel.InFeatures;
 
     /// <summary>The output width.</summary>
-    public int OutFeatures { get; }
+    public int OutFeatures => _kernel.OutFeatures;
 
     /// <summary>Whether activations use [0, 127] (x86, as PyTorch's FBGEMM backend) rather than [0, 255].</summary>
-    public bool ReduceRange { get; }
+    public bool ReduceRange => _kernel.ReduceRange;
 
     /// <summary>Whether a ReLU follows (PyTorch's dynamic <c>LinearReLU</c>).</summary>
-    public bool Relu => _stage.Relu;
+    public bool Relu => _kernel.Stage.Relu;
 
     /// <summary>The s8 weights [out, in] with their parameters.</summary>
-    public QuantizedTensor Weight => _stage.Weight;
+    public QuantizedTensor Weight => _kernel.Stage.Weight;
 
     /// <summary>The float bias [out], or null.</summary>
-    public Tensor? Bias => _stage.Bias;
+    public Tensor? Bias => _kernel.Stage.Bias;
 
     /// <inheritdoc/>
     /// <exception cref="ArgumentException">The input is not [N, in_features] or contains NaN.</exception>
     public override Variable Forward(Variable input)
     {
         ArgumentNullException.ThrowIfNull(input);
-        InputCheck.Shape(input, nameof(DynamicQuantizedLinear), 2, -1, $"(N, {InFeatures})");
-        if (input.Shape[1] != InFeatures)
+        if (input.Shape.Length != 2 || input.Shape[1] != InFeatures)
             throw new ArgumentException($"{nameof(DynamicQuantizedLinear)} expects input (N, {InFeatures}) but got {Tensor.FormatShape(input.Shape)}.", nameof(input));
-        var x = input.Value;
-        int n = x.Shape[0];
-        var y = new Tensor(n, OutFeatures);
-        if (n == 0)
-            return new Variable(y);
-        QuantizedTensor.ThrowIfNaN(x.AsSpan(), nameof(input));
-        var (scale, zeroPoint) = DynamicQuantization.ChooseQParams(x.Min(), x.Max(), 0, byte.MaxValue, reduceRange: ReduceRange);
-        var q = QuantizedTensor.Quantize(x, QuantParams.PerTensorAffine(scale, zeroPoint, QuantDType.QUInt8));
-        Int8Gemm.Multiply(q.AsUInt8Span(), n, InFeatures, zeroPoint, _packed, _stage.FloatEpilogue(scale), y.AsSpan(), OutFeatures);
-        if (Relu)
-            System.Numerics.Tensors.TensorPrimitives.Max(y.AsSpan(), 0f, y.AsSpan());
-        return new Variable(y);
+        return new Variable(_kernel.Run(input.Value, nameof(input)));
     }
 
-    private protected override void OnStateLoaded()
-    {
-        _stage = new QuantizedOutputStage(_stage.Weight, _stage.Bias, _stage.Relu);
-        _packed = Pack(_stage);
-    }
-
-    private Int8PackedWeights Pack(QuantizedOutputStage stage) =>
-        Int8Gemm.Pack(stage.Weight.AsInt8Span(), InFeatures, OutFeatures, transposed: true, stage.WeightZeroPoints);
+    private protected override void OnStateLoaded() =>
+        _kernel = new DynamicLinearKernel(new QuantizedOutputStage(Weight, Bias, Relu), ReduceRange);
 
     /// <inheritdoc/>
     public override string ToString() => $"DynamicQuantizedLinear(in_features={InFeatures}, out_features={OutFeatures}, relu={Relu}, reduce_range={ReduceRange})";
