@@ -1,9 +1,11 @@
 using System.Text.RegularExpressions;
 using Quantization.Assets;
+using Quantization.Nn.Models;
 using Quantization.Nn;
 using Quantization.Observers;
 using Quantization.Onnx;
 using Quantization.Tests.Assets;
+using Quantization.Workflows;
 using Xunit;
 
 namespace Quantization.Tests.Documentation;
@@ -141,6 +143,75 @@ public partial class ReadmeTests
         Assert.Equal(3, gemmWeights.Count);
         Assert.Equal(25 * 96, gemmWeights[0].Shape[1]);
         Assert.Equal(1, gemmWeights[^1].Shape[0]);
+    }
+
+    [Fact]
+    public void Workflows_example()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "quantization-readme-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        string mlpPath = Path.Combine(dir, "mlp.qnn"), cnnPath = Path.Combine(dir, "cnn.qnn"), int8Path = Path.Combine(dir, "cnn-int8.qnn");
+        var mnist = MnistFixture.Digits.Value;
+        var (images, labels) = mnist.ToTensors(Enumerable.Range(0, 10).Select(i => i * 997).ToArray().Concat(Enumerable.Range(0, 502).Select(i => i * 19)).ToArray());
+        Init.ManualSeed(5);
+        MnistModels.Mlp().Save(mlpPath);
+        var floatCnn = MnistModels.Cnn();
+        Training.Fit(floatCnn, new Adam(floatCnn.Parameters(), 2e-3f), new DataLoader(images, labels, 64, shuffle: true, seed: 1), epochs: 1);
+        floatCnn.Save(cnnPath);
+        Tensor[] calibrationBatches = [.. new DataLoader(images, labels, 128).Select(b => b.Inputs)];
+        var trainLoader = new DataLoader(images, labels, 64, shuffle: true, seed: 2);
+        try
+        {
+            // 1. Dynamic: Linear (and LSTM) weights become INT8; activations are quantized per call. No calibration.
+            Module mlp = MnistModels.Mlp();
+            mlp.Load(mlpPath);
+            Module dynamicMlp = Quantizer.QuantizeDynamic(mlp.Eval());
+
+            // 2. Static: stubs around the model (QuantWrapper), fuse conv+bn+relu, observe, calibrate, convert.
+            Module TrainedCnn() { Module m = MnistModels.Cnn(); m.Load(cnnPath); return m; }
+            string[][] blocks = [["module.features.0", "module.features.1", "module.features.2"],
+                                 ["module.features.4", "module.features.5", "module.features.6"]];
+            var cnn = new QuantWrapper(TrainedCnn());
+            Quantizer.FuseModules(cnn.Eval(), blocks);
+            Module prepared = Quantizer.Prepare(cnn, QConfig.GetDefault(QuantBackend.X86));
+            foreach (Tensor batch in calibrationBatches)
+                prepared.Forward(batch);
+            Module staticCnn = Quantizer.Convert(prepared);
+            staticCnn.Save(int8Path);                        // INT8 weights: about a quarter of the float file
+
+            // 3. Quantization-aware training: fake quantization in the forward pass, straight-through gradients.
+            var qat = new QuantWrapper(TrainedCnn());
+            Quantizer.FuseModulesQat(qat, blocks);            // batch norms keep training until Convert folds them
+            Module training = Quantizer.PrepareQat(qat, QConfig.GetDefaultQat(QuantBackend.X86));
+            Training.Fit(training, new Adam(training.Parameters(), 1e-4f), trainLoader, epochs: 1);
+            Quantizer.DisableObservers(training);
+            Quantizer.FreezeBatchNormStats(training);
+            Module qatCnn = Quantizer.Convert(training.Eval());
+
+            // 4. A saved quantized model: quantize the float architecture the same way, then load the INT8 state.
+            var again = new QuantWrapper(MnistModels.Cnn());
+            Quantizer.FuseModules(again.Eval(), blocks);
+            Module loaded = Quantizer.Quantize(again, QConfig.GetDefault(QuantBackend.X86), m => m.Forward(calibrationBatches[0]));
+            loaded.Load(int8Path);
+
+            // Which layers lose accuracy? Per-layer weight and output SQNR against the (fused) float model.
+            foreach (LayerComparison layer in Quantizer.CompareModels(cnn, staticCnn, calibrationBatches[0]))
+                Console.WriteLine($"{layer.Name}: weights {layer.WeightSqnr:F1} dB, output {layer.OutputSqnr:F1} dB");
+
+            Assert.Equal(3, dynamicMlp.NamedModules().Count(m => m.Module is Quantization.Nn.Quantized.DynamicQuantizedLinear));
+            Assert.Equal(2, staticCnn.NamedModules().Count(m => m.Module is Quantization.Nn.Quantized.QuantizedConv2d));
+            Assert.Equal(2, qatCnn.NamedModules().Count(m => m.Module is Quantization.Nn.Quantized.QuantizedConv2d));
+            Assert.True(new FileInfo(cnnPath).Length > 3.8 * new FileInfo(int8Path).Length);
+            Assert.Equal(staticCnn.Forward(calibrationBatches[1]).AsSpan().ToArray(), loaded.Forward(calibrationBatches[1]).AsSpan().ToArray());
+            double agree = Training.Accuracy(staticCnn, images, [.. Enumerable.Range(0, labels.Length).Select(i => Argmax(floatCnn.Eval().Forward(new Tensor(images.AsSpan().Slice(i * 784, 784), 1, 1, 28, 28))))]);
+            Assert.True(agree > 0.95, $"INT8 agrees with FP32 on {agree:P1} of the digits");
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+
+        static int Argmax(Tensor logits) => System.Numerics.Tensors.TensorPrimitives.IndexOfMax(logits.AsSpan());
     }
 
     [Fact]
