@@ -34,14 +34,19 @@ internal static partial class QuantizedOps
     public static void MaxPool2d(ReadOnlySpan<byte> x, int n, int c, int h, int w, int kernelH, int kernelW, int strideH, int strideW, int padH, int padW, int dilationH, int dilationW, bool ceilMode, Span<byte> y)
     {
         var (outH, outW) = CheckPool(x.Length, n, c, h, w, kernelH, kernelW, strideH, strideW, padH, padW, dilationH, dilationW, ceilMode, y.Length);
-        // Columns whose whole window lies inside the row: with unit stride, consecutive outputs read consecutive
-        // inputs, so a vector of outputs is the lane-wise max of the window's shifted row loads.
-        int interiorStart = padW, interiorEnd = w - (kernelW - 1) * dilationW + padW;
-        bool vectorRows = Vector.IsHardwareAccelerated && strideW == 1;
+        // Vector columns: outputs [ow, ow + V) whose whole windows lie inside the row. Output ow + j reads column
+        // strideW * (ow + j) - padW + kw * dilationW, so with unit stride a vector of outputs is the lane-wise max of
+        // V consecutive bytes per tap; with stride 2 it is the even lanes of the max of 2V consecutive bytes per tap
+        // (max commutes with picking lanes), and narrowing ushort lanes keeps exactly the even bytes. The bounds keep
+        // every byte read, odd lanes included, inside the row.
+        int vectorStart = (padW + strideW - 1) / strideW;
+        int vectorEnd = Math.Min(outW, (w + padW - (kernelW - 1) * dilationW) / strideW);
+        bool vectorRows = Vector.IsHardwareAccelerated && strideW <= 2;
         for (int plane = 0; plane < n * c; plane++)
         {
             ReadOnlySpan<byte> src = x.Slice(plane * h * w, h * w);
             Span<byte> dst = y.Slice(plane * outH * outW, outH * outW);
+            ref byte s = ref MemoryMarshal.GetReference(src);
             for (int oh = 0; oh < outH; oh++)
             {
                 int hBase = oh * strideH - padH;
@@ -50,17 +55,35 @@ internal static partial class QuantizedOps
                 int ow = 0;
                 if (vectorRows)
                 {
-                    for (; ow < Math.Min(interiorStart, outW); ow++)
+                    for (; ow < Math.Min(vectorStart, outW); ow++)
                         row[ow] = MaxWindow(src, w, hBase, kh0, kh1, dilationH, ow * strideW - padW, dilationW, kernelW);
-                    ref byte s = ref MemoryMarshal.GetReference(src);
-                    for (; ow + Vector<byte>.Count <= Math.Min(interiorEnd, outW); ow += Vector<byte>.Count)
+                    for (; ow + Vector<byte>.Count <= vectorEnd; ow += Vector<byte>.Count)
                     {
-                        var max = Vector<byte>.Zero;
-                        for (int kh = kh0; kh < kh1; kh++)
+                        Vector<byte> max;
+                        if (strideW == 1)
                         {
-                            int start = (hBase + kh * dilationH) * w + ow - padW;
-                            for (int kw = 0; kw < kernelW; kw++)
-                                max = Vector.Max(max, Vector.LoadUnsafe(ref s, (nuint)(start + kw * dilationW)));
+                            max = Vector<byte>.Zero;
+                            for (int kh = kh0; kh < kh1; kh++)
+                            {
+                                int start = (hBase + kh * dilationH) * w + ow - padW;
+                                for (int kw = 0; kw < kernelW; kw++)
+                                    max = Vector.Max(max, Vector.LoadUnsafe(ref s, (nuint)(start + kw * dilationW)));
+                            }
+                        }
+                        else
+                        {
+                            Vector<byte> lo = Vector<byte>.Zero, hi = Vector<byte>.Zero;
+                            for (int kh = kh0; kh < kh1; kh++)
+                            {
+                                int start = (hBase + kh * dilationH) * w + 2 * ow - padW;
+                                for (int kw = 0; kw < kernelW; kw++)
+                                {
+                                    lo = Vector.Max(lo, Vector.LoadUnsafe(ref s, (nuint)(start + kw * dilationW)));
+                                    hi = Vector.Max(hi, Vector.LoadUnsafe(ref s, (nuint)(start + kw * dilationW + Vector<byte>.Count)));
+                                }
+                            }
+
+                            max = Vector.Narrow(Vector.AsVectorUInt16(lo), Vector.AsVectorUInt16(hi));
                         }
 
                         max.CopyTo(row[ow..]);
