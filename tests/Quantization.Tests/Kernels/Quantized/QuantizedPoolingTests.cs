@@ -145,6 +145,26 @@ public class QuantizedPoolingTests
         Assert.Equal(255, y[0]);
     }
 
+    [Theory]
+    [InlineData(16)]    // 256 cells: the largest window summed in 16-bit vector lanes (256 * 255 < 65536)
+    [InlineData(17)]    // 289 cells: the scalar path
+    public void Avg_pool_sums_of_large_windows_do_not_overflow(int kernel)
+    {
+        int h = kernel + 1, w = kernel + 2 * 64 + 3;
+        var full = Enumerable.Repeat((byte)255, h * w).ToArray();
+        int outW = w - kernel + 1;
+        var y = new byte[2 * outW];
+        QuantizedOps.AvgPool2d(full, 1, 1, h, w, kernel, kernel, 1, 1, 0, 0, false, true, 0, 0, y);
+        Assert.All(y, v => Assert.Equal(255, v));
+
+        var x = new byte[h * w];
+        new Random(Seed + kernel).NextBytes(x);
+        var expected = new byte[y.Length];
+        QuantizedOpsReference.AvgPool2d(x, 1, 1, h, w, kernel, kernel, 1, 1, 0, 0, false, true, 0, 37, expected);
+        QuantizedOps.AvgPool2d(x, 1, 1, h, w, kernel, kernel, 1, 1, 0, 0, false, true, 0, 37, y);
+        Assert.Equal(expected, y);
+    }
+
     [Fact]
     public void Bad_geometry_is_rejected()
     {
