@@ -105,6 +105,7 @@ internal static class DynamicQuantization
     /// ONNX <c>DynamicQuantizeLinear</c>'s parameters as ONNX Runtime computes them (in float):
     /// <c>scale = (max(max, 0) - min(min, 0)) / 255</c>, or 1 when that range is empty (the operator's formula would
     /// give 0 and a NaN zero point); <c>zero_point = round_half_even(clamp(0 - min(min, 0) / scale, 0, 255))</c>.
+    /// A range narrower than about 1.8e-43 still underflows the scale to 0, as in ONNX Runtime; treat it as empty.
     /// </summary>
     /// <exception cref="ArgumentException">min or max is NaN or infinite, or min &gt; max.</exception>
     public static (float Scale, byte ZeroPoint) OnnxDynamicQParams(float min, float max)

@@ -34,14 +34,19 @@ internal static partial class QuantizedOps
     public static void MaxPool2d(ReadOnlySpan<byte> x, int n, int c, int h, int w, int kernelH, int kernelW, int strideH, int strideW, int padH, int padW, int dilationH, int dilationW, bool ceilMode, Span<byte> y)
     {
         var (outH, outW) = CheckPool(x.Length, n, c, h, w, kernelH, kernelW, strideH, strideW, padH, padW, dilationH, dilationW, ceilMode, y.Length);
-        // Columns whose whole window lies inside the row: with unit stride, consecutive outputs read consecutive
-        // inputs, so a vector of outputs is the lane-wise max of the window's shifted row loads.
-        int interiorStart = padW, interiorEnd = w - (kernelW - 1) * dilationW + padW;
-        bool vectorRows = Vector.IsHardwareAccelerated && strideW == 1;
+        // Vector columns: outputs [ow, ow + V) whose whole windows lie inside the row. Output ow + j reads column
+        // strideW * (ow + j) - padW + kw * dilationW, so with unit stride a vector of outputs is the lane-wise max of
+        // V consecutive bytes per tap; with stride 2 it is the even lanes of the max of 2V consecutive bytes per tap
+        // (max commutes with picking lanes), and narrowing ushort lanes keeps exactly the even bytes. The bounds keep
+        // every byte read, odd lanes included, inside the row.
+        int vectorStart = (padW + strideW - 1) / strideW;
+        int vectorEnd = Math.Min(outW, (w + padW - (kernelW - 1) * dilationW) / strideW);
+        bool vectorRows = Vector.IsHardwareAccelerated && strideW <= 2;
         for (int plane = 0; plane < n * c; plane++)
         {
             ReadOnlySpan<byte> src = x.Slice(plane * h * w, h * w);
             Span<byte> dst = y.Slice(plane * outH * outW, outH * outW);
+            ref byte s = ref MemoryMarshal.GetReference(src);
             for (int oh = 0; oh < outH; oh++)
             {
                 int hBase = oh * strideH - padH;
@@ -50,17 +55,35 @@ internal static partial class QuantizedOps
                 int ow = 0;
                 if (vectorRows)
                 {
-                    for (; ow < Math.Min(interiorStart, outW); ow++)
+                    for (; ow < Math.Min(vectorStart, outW); ow++)
                         row[ow] = MaxWindow(src, w, hBase, kh0, kh1, dilationH, ow * strideW - padW, dilationW, kernelW);
-                    ref byte s = ref MemoryMarshal.GetReference(src);
-                    for (; ow + Vector<byte>.Count <= Math.Min(interiorEnd, outW); ow += Vector<byte>.Count)
+                    for (; ow + Vector<byte>.Count <= vectorEnd; ow += Vector<byte>.Count)
                     {
-                        var max = Vector<byte>.Zero;
-                        for (int kh = kh0; kh < kh1; kh++)
+                        Vector<byte> max;
+                        if (strideW == 1)
                         {
-                            int start = (hBase + kh * dilationH) * w + ow - padW;
-                            for (int kw = 0; kw < kernelW; kw++)
-                                max = Vector.Max(max, Vector.LoadUnsafe(ref s, (nuint)(start + kw * dilationW)));
+                            max = Vector<byte>.Zero;
+                            for (int kh = kh0; kh < kh1; kh++)
+                            {
+                                int start = (hBase + kh * dilationH) * w + ow - padW;
+                                for (int kw = 0; kw < kernelW; kw++)
+                                    max = Vector.Max(max, Vector.LoadUnsafe(ref s, (nuint)(start + kw * dilationW)));
+                            }
+                        }
+                        else
+                        {
+                            Vector<byte> lo = Vector<byte>.Zero, hi = Vector<byte>.Zero;
+                            for (int kh = kh0; kh < kh1; kh++)
+                            {
+                                int start = (hBase + kh * dilationH) * w + 2 * ow - padW;
+                                for (int kw = 0; kw < kernelW; kw++)
+                                {
+                                    lo = Vector.Max(lo, Vector.LoadUnsafe(ref s, (nuint)(start + kw * dilationW)));
+                                    hi = Vector.Max(hi, Vector.LoadUnsafe(ref s, (nuint)(start + kw * dilationW + Vector<byte>.Count)));
+                                }
+                            }
+
+                            max = Vector.Narrow(Vector.AsVectorUInt16(lo), Vector.AsVectorUInt16(hi));
                         }
 
                         max.CopyTo(row[ow..]);
@@ -87,10 +110,17 @@ internal static partial class QuantizedOps
         if (divisorOverride < 0)
             throw new ArgumentOutOfRangeException(nameof(divisorOverride), divisorOverride, "The divisor override must be positive, or 0 for none.");
         CheckZeroPoint(zeroPoint, nameof(zeroPoint));
+        // Vector columns, as in MaxPool2d: windows wholly inside the row, so every one in an output row has the same
+        // cell count and divisor. Window sums fit 16-bit lanes while the window has at most 257 cells (257 * 255 =
+        // 65535); with stride 2, masking each ushort lane to its low byte picks the even bytes, which are the taps.
+        int vectorStart = (padW + strideW - 1) / strideW;
+        int vectorEnd = Math.Min(outW, (w + padW - kernelW + 1) / strideW);
+        bool vectorRows = Vector.IsHardwareAccelerated && strideW <= 2 && kernelH * kernelW <= 257;
         for (int plane = 0; plane < n * c; plane++)
         {
             ReadOnlySpan<byte> src = x.Slice(plane * h * w, h * w);
             Span<byte> dst = y.Slice(plane * outH * outW, outH * outW);
+            ref byte s = ref MemoryMarshal.GetReference(src);
             for (int oh = 0; oh < outH; oh++)
             {
                 int hStart = oh * strideH - padH;
@@ -98,20 +128,52 @@ internal static partial class QuantizedOps
                 int poolRows = hEnd - hStart;
                 hStart = Math.Max(hStart, 0);
                 hEnd = Math.Min(hEnd, h);
-                for (int ow = 0; ow < outW; ow++)
+                Span<byte> row = dst.Slice(oh * outW, outW);
+                int ow = 0;
+                if (vectorRows)
                 {
-                    int wStart = ow * strideW - padW;
-                    int wEnd = Math.Min(wStart + kernelW, w + padW);
-                    int poolSize = poolRows * (wEnd - wStart);
-                    wStart = Math.Max(wStart, 0);
-                    wEnd = Math.Min(wEnd, w);
-                    int cells = (hEnd - hStart) * (wEnd - wStart);
-                    int divisor = divisorOverride > 0 ? divisorOverride : countIncludePad ? poolSize : cells;
-                    int sum = (int)SumWindow(src, w, hStart, hEnd, wStart, wEnd) - cells * zeroPoint;
-                    // The reference's float steps verbatim: the multiplier is a rounded 1 / divisor, zp added before rounding.
-                    float value = sum * (float)(1.0 / divisor) + zeroPoint;
-                    dst[oh * outW + ow] = (byte)Math.Clamp(MathF.Round(value, MidpointRounding.ToEven), 0f, 255f);
+                    for (; ow < Math.Min(vectorStart, outW); ow++)
+                        row[ow] = AvgWindow(src, w, hStart, hEnd, poolRows, ow * strideW - padW, kernelW, padW, countIncludePad, divisorOverride, zeroPoint);
+                    int cells = (hEnd - hStart) * kernelW;
+                    int divisor = divisorOverride > 0 ? divisorOverride : countIncludePad ? poolRows * kernelW : cells;
+                    var multiplier = new Vector<float>((float)(1.0 / divisor));
+                    var zp = new Vector<float>(zeroPoint);
+                    var offset = new Vector<int>(cells * zeroPoint);
+                    var lowByte = new Vector<ushort>(0xFF);
+                    for (; ow + Vector<byte>.Count <= vectorEnd; ow += Vector<byte>.Count)
+                    {
+                        Vector<ushort> sumLo = Vector<ushort>.Zero, sumHi = Vector<ushort>.Zero;
+                        for (int ih = hStart; ih < hEnd; ih++)
+                        {
+                            int start = ih * w + strideW * ow - padW;
+                            for (int kw = 0; kw < kernelW; kw++)
+                            {
+                                if (strideW == 1)
+                                {
+                                    Vector.Widen(Vector.LoadUnsafe(ref s, (nuint)(start + kw)), out Vector<ushort> lo, out Vector<ushort> hi);
+                                    sumLo += lo;
+                                    sumHi += hi;
+                                }
+                                else
+                                {
+                                    sumLo += Vector.AsVectorUInt16(Vector.LoadUnsafe(ref s, (nuint)(start + kw))) & lowByte;
+                                    sumHi += Vector.AsVectorUInt16(Vector.LoadUnsafe(ref s, (nuint)(start + kw + Vector<byte>.Count))) & lowByte;
+                                }
+                            }
+                        }
+
+                        Vector.Widen(sumLo, out Vector<uint> s0, out Vector<uint> s1);
+                        Vector.Widen(sumHi, out Vector<uint> s2, out Vector<uint> s3);
+                        Narrow(
+                            AverageLanes(Vector.AsVectorInt32(s0) - offset, multiplier, zp),
+                            AverageLanes(Vector.AsVectorInt32(s1) - offset, multiplier, zp),
+                            AverageLanes(Vector.AsVectorInt32(s2) - offset, multiplier, zp),
+                            AverageLanes(Vector.AsVectorInt32(s3) - offset, multiplier, zp)).CopyTo(row[ow..]);
+                    }
                 }
+
+                for (; ow < outW; ow++)
+                    row[ow] = AvgWindow(src, w, hStart, hEnd, poolRows, ow * strideW - padW, kernelW, padW, countIncludePad, divisorOverride, zeroPoint);
             }
         }
     }
@@ -167,6 +229,27 @@ internal static partial class QuantizedOps
 
         return max;
     }
+
+    /// <summary>
+    /// One average-pool output from its clipped rows and unclipped column start: the reference's float steps verbatim
+    /// (the multiplier is a rounded 1 / divisor, and the zero point is added before rounding).
+    /// </summary>
+    private static byte AvgWindow(ReadOnlySpan<byte> src, int w, int hStart, int hEnd, int poolRows, int wStart, int kernelW, int padW, bool countIncludePad, int divisorOverride, int zeroPoint)
+    {
+        int wEnd = Math.Min(wStart + kernelW, w + padW);
+        int poolSize = poolRows * (wEnd - wStart);
+        wStart = Math.Max(wStart, 0);
+        wEnd = Math.Min(wEnd, w);
+        int cells = (hEnd - hStart) * (wEnd - wStart);
+        int divisor = divisorOverride > 0 ? divisorOverride : countIncludePad ? poolSize : cells;
+        int sum = (int)SumWindow(src, w, hStart, hEnd, wStart, wEnd) - cells * zeroPoint;
+        float value = sum * (float)(1.0 / divisor) + zeroPoint;
+        return (byte)Math.Clamp(MathF.Round(value, MidpointRounding.ToEven), 0f, 255f);
+    }
+
+    /// <summary><c>clamp(round_half_even(sum * multiplier + zp), 0, 255)</c>; the sums are exact in float (&lt; 2^24).</summary>
+    private static Vector<int> AverageLanes(Vector<int> sum, Vector<float> multiplier, Vector<float> zp) =>
+        Vector.ConvertToInt32(Vector.Clamp(Vector.Round(Vector.ConvertToSingle(sum) * multiplier + zp), Vector<float>.Zero, new Vector<float>(255f)));
 
     /// <summary>The sum of the bytes in rows [hStart, hEnd) and columns [wStart, wEnd) of a plane <paramref name="w"/> wide.</summary>
     private static long SumWindow(ReadOnlySpan<byte> plane, int w, int hStart, int hEnd, int wStart, int wEnd)

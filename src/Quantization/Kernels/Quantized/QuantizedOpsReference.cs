@@ -12,7 +12,9 @@ namespace Quantization.Kernels.Quantized;
 /// difference is an exact small integer), and <c>quantize_val</c>, <c>clamp(zp + round_half_even(x * (1f / scale)),
 /// 0, 255)</c> (<see cref="QuantizeReference"/> with <see cref="RoundingConvention.PyTorch"/>). PyTorch's AVX2 vector
 /// paths dequantize with an FMA against a pre-rounded <c>-zp * scale</c>, which can differ from its own scalar path
-/// by one ulp and so, rarely, flip a rounding tie; we follow the scalar path everywhere.
+/// by one ulp and so, rarely, flip a rounding tie; we follow the scalar path everywhere. These are the x86 (fbgemm
+/// engine) kernels; with the QNNPACK engine PyTorch runs QNNPACK's fixed-point add and average pools instead, which
+/// round differently.
 /// </remarks>
 internal static class QuantizedOpsReference
 {

@@ -37,6 +37,9 @@ public class QuantizedElementwiseTests
         // Zero points at the extremes saturate: x = q - 255 <= 0 -> 0; x = q >= 0 with zp 255 -> 255.
         AssertRequantize([255, 0, 100], 1f, 255, 1f, 0, [0, 0, 0]);
         AssertRequantize([0, 1, 255], 1f, 0, 1f, 255, [255, 255, 255]);
+        // DESIGN.md's tie: x = 0.273939937f (q - zp = 1) times the float reciprocal of 0.00214854861f is exactly 127.5
+        // -> 128; true division would give 127.49999 -> 127.
+        AssertRequantize([11], 0.273939937f, 10, 0.00214854861f, 0, [128]);
     }
 
     [Fact]
@@ -84,6 +87,8 @@ public class QuantizedElementwiseTests
         // (a - 128) + b = -128, -28 -> plus 50 gives 0 (clamped) and 22; with ReLU both sums become 0 -> 50.
         AssertAdd([0, 100], 1f, 128, [0, 0], 1f, 0, 1f, 50, relu: false, [0, 22]);
         AssertAdd([0, 100], 1f, 128, [0, 0], 1f, 0, 1f, 50, relu: true, [50, 50]);
+        // The same tie through Add: 0.273939937f + 0 quantized with 0.00214854861f -> 127.5 -> 128.
+        AssertAdd([1], 0.273939937f, 0, [7], 0.5f, 7, 0.00214854861f, 0, relu: true, [128]);
         // 0.1f * 10 rounds to exactly 1f in float; 1 / 0.05f rounds to 20f: 1 * 20 = 20.
         AssertAdd([128], 0.1f, 128, [138], 0.1f, 128, 0.05f, 0, relu: false, [20]);
     }

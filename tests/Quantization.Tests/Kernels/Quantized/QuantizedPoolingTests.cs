@@ -81,7 +81,7 @@ public class QuantizedPoolingTests
     public static TheoryData<int> Cases()
     {
         var data = new TheoryData<int>();
-        for (int i = 0; i < 60; i++)
+        for (int i = 0; i < 80; i++)
             data.Add(i);
         return data;
     }
@@ -92,12 +92,13 @@ public class QuantizedPoolingTests
     {
         var rng = new Random(Seed + caseIndex);
         int n = rng.Next(1, 3), c = rng.Next(1, 4);
-        // Widths around the vector widths (16, 32, 64) so the vector interior and scalar edges both run.
-        int h = rng.Next(1, 12), w = caseIndex % 3 == 0 ? rng.Next(1, 8) : rng.Next(14, 75);
+        // Narrow planes, and rows wide enough for one or more vectors of outputs at stride 1 and 2 (V = 16, 32 or 64),
+        // so the vector interior and the scalar edges both run.
+        int h = rng.Next(1, 12), w = caseIndex % 5 == 0 ? rng.Next(1, 8) : rng.Next(14, 170);
         var x = new byte[n * c * h * w];
         rng.NextBytes(x);
         int kH = rng.Next(1, 5), kW = rng.Next(1, 5);
-        int sH = rng.Next(1, 3), sW = caseIndex % 2 == 0 ? 1 : rng.Next(1, 4);
+        int sH = rng.Next(1, 3), sW = (caseIndex % 4) switch { 0 => 1, 1 => 2, 2 => 3, _ => rng.Next(1, 4) };
         int pH = rng.Next(0, kH / 2 + 1), pW = rng.Next(0, kW / 2 + 1);
         int dH = rng.Next(1, 3), dW = rng.Next(1, 3);
         bool ceil = rng.Next(2) == 1;
@@ -142,6 +143,26 @@ public class QuantizedPoolingTests
         var y = new byte[1];
         QuantizedOps.AdaptiveAvgPool2d(x, 1, 1, 300, 300, 1, 1, y);
         Assert.Equal(255, y[0]);
+    }
+
+    [Theory]
+    [InlineData(16)]    // 256 cells: the largest window summed in 16-bit vector lanes (256 * 255 < 65536)
+    [InlineData(17)]    // 289 cells: the scalar path
+    public void Avg_pool_sums_of_large_windows_do_not_overflow(int kernel)
+    {
+        int h = kernel + 1, w = kernel + 2 * 64 + 3;
+        var full = Enumerable.Repeat((byte)255, h * w).ToArray();
+        int outW = w - kernel + 1;
+        var y = new byte[2 * outW];
+        QuantizedOps.AvgPool2d(full, 1, 1, h, w, kernel, kernel, 1, 1, 0, 0, false, true, 0, 0, y);
+        Assert.All(y, v => Assert.Equal(255, v));
+
+        var x = new byte[h * w];
+        new Random(Seed + kernel).NextBytes(x);
+        var expected = new byte[y.Length];
+        QuantizedOpsReference.AvgPool2d(x, 1, 1, h, w, kernel, kernel, 1, 1, 0, 0, false, true, 0, 37, expected);
+        QuantizedOps.AvgPool2d(x, 1, 1, h, w, kernel, kernel, 1, 1, 0, 0, false, true, 0, 37, y);
+        Assert.Equal(expected, y);
     }
 
     [Fact]
