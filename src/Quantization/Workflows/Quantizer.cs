@@ -23,7 +23,7 @@ namespace Quantization.Workflows;
 /// Static quantization follows PyTorch's eager mode: a <see cref="QuantStub"/> marks where FP32 data becomes QUInt8
 /// and a <see cref="DeQuantStub"/> where it becomes FP32 again; in between, quantized layers pass INT8 tensors to each
 /// other. ReLU, ReLU6, max and average pooling, Flatten, Dropout and Identity work on quantized data directly and
-/// need no observer. A configured layer without an integer kernel runs in FP32 between a dequantize and a quantize
+/// need no observer; Sigmoid and Hardsigmoid produce PyTorch's fixed output parameters (scale 1/256, zero point 0). A configured layer without an integer kernel runs in FP32 between a dequantize and a quantize
 /// (<see cref="QuantizedFallback"/>), and <see cref="Convert"/> reports it.
 /// </para>
 /// </remarks>
@@ -199,7 +199,7 @@ public static partial class Quantizer
                 var folded = BatchNormFolding.Fold(conv2, bn);
                 return new QuantizedConv2d(folded.Geometry, new QuantizedOutputStage(folded.Weight.Value, folded.Bias?.Value, weightObserver(), relu: observed.Module is ConvBnReLU2d), output);
             case Hardswish:
-                return new QuantizedFallback(observed.Module, output);
+                return new QuantizedHardswish(output);
             default:
                 log($"'{(name.Length == 0 ? "(root)" : name)}' ({observed.Module.GetType().Name}) has no quantized kernel; it runs in FP32 between a dequantize and a quantize.");
                 return new QuantizedFallback(observed.Module, output);
@@ -252,7 +252,8 @@ public static partial class Quantizer
 
     /// <summary>Layers that compute on quantized data and keep its parameters, so they need no observer.</summary>
     private static bool WorksOnQuantizedData(Module module) =>
-        module is ReLU or ReLU6 or MaxPool2d or AvgPool2d or AdaptiveAvgPool2d or Flatten or Dropout or Identity or DeQuantStub;
+        module is ReLU or ReLU6 or MaxPool2d or AvgPool2d or AdaptiveAvgPool2d or Flatten or Dropout or Identity or DeQuantStub
+            or Sigmoid or Hardsigmoid;
 
     private static Observers.Observer ActivationObserver(QConfig qconfig, string name)
     {
@@ -271,7 +272,7 @@ public static partial class Quantizer
     private static void EnsureFloat(Module model, string workflow)
     {
         var done = model.NamedModules().FirstOrDefault(m => m.Module is ObservedModule or IQatModule or QuantizedLinear or QuantizedConv2d
-            or Nn.Quantized.Quantize or QuantizedFallback or DynamicQuantizedLinear or DynamicQuantizedLSTM or FloatFunctional { Observer: not null } or FloatFunctional { IsQuantized: true });
+            or Nn.Quantized.Quantize or QuantizedFallback or QuantizedHardswish or DynamicQuantizedLinear or DynamicQuantizedLSTM or FloatFunctional { Observer: not null } or FloatFunctional { IsQuantized: true });
         if (done.Module is not null)
             throw new InvalidOperationException($"{workflow} needs a float model, but '{(done.Name.Length == 0 ? "(root)" : done.Name)}' is already a {done.Module.GetType().Name}.");
     }

@@ -143,7 +143,7 @@ public class WorkflowTests
     public void A_null_qconfig_keeps_a_layer_float_and_a_layer_without_kernel_falls_back_with_a_message()
     {
         Init.ManualSeed(3);
-        var model = new Sequential(new QuantStub(), new Linear(6, 6), new Sigmoid(), new Linear(6, 3), new DeQuantStub(), new Linear(3, 2));
+        var model = new Sequential(new QuantStub(), new Linear(6, 6), new Tanh(), new Linear(6, 3), new DeQuantStub(), new Linear(3, 2));
         var mapping = new QConfigMapping().SetGlobal(QConfig.GetDefault()).SetModuleName("5", null);
         var prepared = Quantizer.Prepare(model.Eval(), mapping);
         var x = Random(5, 2f, 10, 6);
@@ -155,7 +155,7 @@ public class WorkflowTests
         Assert.IsType<Linear>(quantized[5]);
         Assert.IsType<QuantizedFallback>(quantized[2]);
         Assert.Single(messages);
-        Assert.Contains("'2' (Sigmoid)", messages[0]);
+        Assert.Contains("'2' (Tanh)", messages[0]);
         Assert.True(Sqnr(expected, quantized.Forward(x)) > 25);
     }
 
@@ -273,5 +273,22 @@ public class WorkflowTests
         Assert.IsType<QuantizedConv2d>(((Sequential)quantized)[1]);
         var actual = quantized.Forward(x);
         Assert.True(Sqnr(simulated, actual) > 30, $"SQNR between QAT simulation and INT8 {Sqnr(simulated, actual):F1} dB");
+    }
+
+    [Fact]
+    public void Hardswish_and_bounded_activations_stay_quantized()
+    {
+        Init.ManualSeed(6);
+        var model = new Sequential(new QuantStub(), new Linear(5, 8), new Hardswish(), new Sigmoid(), new Hardsigmoid(), new DeQuantStub());
+        var x = Random(2, 3f, 32, 5);
+        var expected = model.Eval().Forward(x);
+        var quantized = (Sequential)Quantizer.Quantize(model, QConfig.GetDefault(), m => m.Forward(x));
+        Assert.IsType<QuantizedHardswish>(quantized[2]);
+        Assert.IsType<Sigmoid>(quantized[3]);
+        var v = new Variable(x);
+        for (int i = 0; i < 5; i++)
+            v = quantized[i].Forward(v);
+        Assert.Equal(QuantParams.PerTensorAffine(1f / 256, 0, QuantDType.QUInt8), v.Quantized!.QParams);
+        Assert.True(Sqnr(expected, quantized.Forward(x)) > 30);
     }
 }
