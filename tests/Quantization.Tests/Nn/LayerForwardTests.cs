@@ -204,4 +204,20 @@ public class LayerForwardTests
         Assert.Throws<ArgumentException>(() => new MaxPool2d(3).Forward(new Tensor(1, 1, 2, 2)));
         Assert.Throws<ArgumentException>(() => new Conv2d(4, 6, 3, groups: 4));
     }
+
+    [Fact]
+    public void Linear_inference_reuses_packed_weights_but_sees_edits()
+    {
+        Init.ManualSeed(9);
+        var layer = new Linear(37, 19);
+        var x = new Tensor(Enumerable.Range(0, 5 * 37).Select(i => MathF.Sin(i)).ToArray(), 5, 37);
+        var recorded = layer.Forward(new Variable(x, requiresGrad: true)).Value.AsSpan().ToArray();
+        Assert.Equal(recorded, Run(layer, x));
+        Assert.Equal(recorded, Run(layer, x));
+
+        layer.Weight.Value.AsSpan()[3] += 1f;
+        var edited = Run(layer, x);
+        Assert.Equal(layer.Forward(new Variable(x, requiresGrad: true)).Value.AsSpan().ToArray(), edited);
+        Assert.NotEqual(recorded, edited);
+    }
 }
