@@ -12,11 +12,12 @@ namespace Quantization.Workflows;
 /// </summary>
 public sealed class ObservedModule : Module
 {
-    internal ObservedModule(Module module, Observer observer, QConfig qconfig, bool fakeQuantize)
+    internal ObservedModule(Module module, Observer observer, QConfig qconfig, bool fakeQuantize, Observer? inputObserver = null)
     {
         Module = RegisterModule("module", module);
         Observer = observer;
         QConfig = qconfig;
+        InputObserver = inputObserver;
         if (fakeQuantize)
             FakeQuantize = RegisterModule("activation_post_process", new FakeQuantize(observer));
     }
@@ -30,12 +31,17 @@ public sealed class ObservedModule : Module
     /// <summary>The configuration the module was prepared with.</summary>
     public QConfig QConfig { get; }
 
+    /// <summary>The observer of the module's FP32 inputs when it is quantized on its own (per-layer preparation), or null.</summary>
+    public Observer? InputObserver { get; }
+
     /// <summary>The fake quantization of the outputs (quantization-aware training), or null.</summary>
     public FakeQuantize? FakeQuantize { get; }
 
     /// <inheritdoc/>
     public override Variable Forward(Variable input)
     {
+        ArgumentNullException.ThrowIfNull(input);
+        InputObserver?.Observe(input.Value);
         var output = Module.Forward(input);
         if (FakeQuantize is not null)
             return FakeQuantize.Forward(output);

@@ -32,7 +32,7 @@ public static partial class Quantizer
         ArgumentNullException.ThrowIfNull(quantizedModel);
         ArgumentNullException.ThrowIfNull(input);
         var layers = quantizedModel.NamedModules()
-            .Where(m => m.Name.Length > 0 && m.Module is QuantizedLinear or QuantizedConv2d or DynamicQuantizedLinear or QuantizedFallback)
+            .Where(m => m.Name.Length > 0 && m.Module is QuantizedLinear or QuantizedConv2d or DynamicQuantizedLinear or QuantizedFallback or QdqLayer)
             .Select(m => (m.Name, Quantized: m.Module, Float: TryGetSubmodule(floatModel, m.Name)))
             .Where(m => m.Float is not null)
             .ToList();
@@ -109,6 +109,7 @@ public static partial class Quantizer
         QuantizedLinear l => l.Weight,
         QuantizedConv2d c => c.Weight,
         DynamicQuantizedLinear d => d.Weight,
+        QdqLayer q => QuantizedWeight(q.Layer),
         _ => null,
     };
 

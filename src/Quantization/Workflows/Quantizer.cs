@@ -50,7 +50,7 @@ public static partial class Quantizer
     /// <inheritdoc cref="FuseModules"/>
     public static Module FuseModulesQat(Module model, IEnumerable<IReadOnlyList<string>> groups) => Fuse(model, groups, qat: true);
 
-    /// <summary>Prepares every layer of <paramref name="model"/> with one configuration; see <see cref="Prepare(Module, QConfigMapping)"/>.</summary>
+    /// <summary>Prepares every layer of <paramref name="model"/> with one configuration; see <see cref="Prepare(Module, QConfigMapping, bool)"/>.</summary>
     public static Module Prepare(Module model, QConfig qconfig)
     {
         ArgumentNullException.ThrowIfNull(qconfig);
@@ -65,10 +65,16 @@ public static partial class Quantizer
     /// </summary>
     /// <param name="model">The float model; changed in place.</param>
     /// <param name="mapping">Which configuration each layer gets; layers with a null configuration stay float.</param>
+    /// <param name="perLayer">
+    /// Instead of PyTorch's stub-delimited regions, quantize each configured Linear, Conv2d or fused layer on its own:
+    /// its input is observed too, and <see cref="Convert"/> makes it quantize its FP32 input, run the INT8 kernel and
+    /// dequantize its output (<see cref="QdqLayer"/>, the way ONNX QDQ models run). No stubs are needed and other
+    /// layers stay FP32, which suits models whose forward is not a chain of modules, such as imported graphs.
+    /// </param>
     /// <returns>The prepared model.</returns>
     /// <exception cref="InvalidOperationException">The model is already prepared or quantized.</exception>
     /// <exception cref="ArgumentException">The mapping names a module the model lacks, or an activation observer is not per-tensor QUInt8.</exception>
-    public static Module Prepare(Module model, QConfigMapping mapping)
+    public static Module Prepare(Module model, QConfigMapping mapping, bool perLayer = false)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(mapping);
@@ -78,6 +84,13 @@ public static partial class Quantizer
         {
             if (qconfigs[name] is not { } qconfig || !IsLeaf(module))
                 return null;
+            if (perLayer)
+            {
+                return module is Linear or Conv2d or LinearReLU or ConvReLU2d or ConvBn2d or ConvBnReLU2d
+                    ? new ObservedModule(module, ActivationObserver(qconfig, name), qconfig, fakeQuantize: false, ActivationObserver(qconfig, name))
+                    : module;
+            }
+
             if (module is FloatFunctional functional)
             {
                 functional.Observe(ActivationObserver(qconfig, name), fakeQuantize: false);
@@ -179,6 +192,12 @@ public static partial class Quantizer
 
     private static Module ConvertObserved(string name, ObservedModule observed, Action<string> log)
     {
+        var layer = ConvertObservedLayer(name, observed, log);
+        return observed.InputObserver is null ? layer : new QdqLayer(observed.InputObserver.CalculateQParams(), layer);
+    }
+
+    private static Module ConvertObservedLayer(string name, ObservedModule observed, Action<string> log)
+    {
         var output = observed.Observer.CalculateQParams();
         var weightObserver = observed.QConfig.Weight;
         switch (observed.Module)
@@ -215,7 +234,7 @@ public static partial class Quantizer
 
     private static bool HasData(Module module) => module switch
     {
-        ObservedModule o => o.Observer.HasObservedData,
+        ObservedModule o => o.Observer.HasObservedData && o.InputObserver?.HasObservedData != false,
         FloatFunctional f => f.Observer!.HasObservedData,
         IQatModule q => q.HasObservedData,
         _ => true,
@@ -272,7 +291,7 @@ public static partial class Quantizer
     private static void EnsureFloat(Module model, string workflow)
     {
         var done = model.NamedModules().FirstOrDefault(m => m.Module is ObservedModule or IQatModule or QuantizedLinear or QuantizedConv2d
-            or Nn.Quantized.Quantize or QuantizedFallback or QuantizedHardswish or DynamicQuantizedLinear or DynamicQuantizedLSTM or FloatFunctional { Observer: not null } or FloatFunctional { IsQuantized: true });
+            or Nn.Quantized.Quantize or QuantizedFallback or QuantizedHardswish or QdqLayer or DynamicQuantizedLinear or DynamicQuantizedLSTM or FloatFunctional { Observer: not null } or FloatFunctional { IsQuantized: true });
         if (done.Module is not null)
             throw new InvalidOperationException($"{workflow} needs a float model, but '{(done.Name.Length == 0 ? "(root)" : done.Name)}' is already a {done.Module.GetType().Name}.");
     }

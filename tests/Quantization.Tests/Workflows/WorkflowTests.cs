@@ -291,4 +291,43 @@ public class WorkflowTests
         Assert.Equal(QuantParams.PerTensorAffine(1f / 256, 0, QuantDType.QUInt8), v.Quantized!.QParams);
         Assert.True(Sqnr(expected, quantized.Forward(x)) > 30);
     }
+
+    /// <summary>A forward that is not a chain of modules: a residual sum computed on tensors.</summary>
+    private sealed class Residual : Module
+    {
+        public Residual()
+        {
+            RegisterModule("conv1", new Conv2d(3, 3, 3, padding: 1));
+            RegisterModule("act", new Sigmoid());
+            RegisterModule("conv2", new Conv2d(3, 3, 3, padding: 1));
+        }
+
+        public override Variable Forward(Variable input)
+        {
+            var y = GetSubmodule("conv2").Forward(GetSubmodule("act").Forward(GetSubmodule("conv1").Forward(input)));
+            return new Variable(y.Value + input.Value);
+        }
+    }
+
+    [Fact]
+    public void Per_layer_preparation_quantizes_layers_without_stubs()
+    {
+        Init.ManualSeed(12);
+        var model = new Residual();
+        var x = Random(3, 1f, 4, 3, 10, 10);
+        var expected = model.Forward(x);
+
+        var prepared = Quantizer.Prepare(model, new QConfigMapping().SetGlobal(QConfig.GetDefault()), perLayer: true);
+        Assert.IsType<ObservedModule>(prepared.GetSubmodule("conv1"));
+        Assert.IsType<Sigmoid>(prepared.GetSubmodule("act"));
+        prepared.Forward(x);
+        var quantized = Quantizer.Convert(prepared);
+
+        var layer = Assert.IsType<QdqLayer>(quantized.GetSubmodule("conv2"));
+        Assert.IsType<QuantizedConv2d>(layer.Layer);
+        var actual = quantized.Forward(x);
+        Assert.True(Sqnr(expected, actual) > 25, $"SQNR {Sqnr(expected, actual):F1} dB");
+        var report = Quantizer.CompareModels(new Residual(), quantized, x);
+        Assert.Equal(["conv1", "conv2"], report.Select(r => r.Name));
+    }
 }

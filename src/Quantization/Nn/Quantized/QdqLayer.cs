@@ -1,0 +1,35 @@
+namespace Quantization.Nn.Quantized;
+
+/// <summary>
+/// A quantized layer with FP32 on both sides, as a node of an ONNX QDQ model runs: the input is quantized with its
+/// calibrated parameters (input that is already quantized goes straight in), the INT8 layer runs, and its output is
+/// dequantized. What <c>Quantizer.Convert</c> makes of layers prepared with <c>perLayer: true</c>.
+/// </summary>
+public sealed class QdqLayer : Module
+{
+    /// <summary>Wraps <paramref name="layer"/> (a quantized layer) behind a quantization with <paramref name="input"/>.</summary>
+    /// <exception cref="ArgumentException">The input parameters are not per-tensor QUInt8.</exception>
+    public QdqLayer(QuantParams input, Module layer)
+    {
+        ArgumentNullException.ThrowIfNull(layer);
+        Quantize = RegisterModule("quant", new Quantize(input));
+        Layer = RegisterModule("module", layer);
+    }
+
+    /// <summary>The quantization of the FP32 input.</summary>
+    public Quantize Quantize { get; }
+
+    /// <summary>The quantized layer.</summary>
+    public Module Layer { get; }
+
+    /// <inheritdoc/>
+    public override Variable Forward(Variable input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        var output = Layer.Forward(input.IsQuantized ? input : Quantize.Forward(input));
+        return output.IsQuantized ? new Variable(output.Value) : output;
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() => $"QdqLayer({Quantize}, {Layer})";
+}
