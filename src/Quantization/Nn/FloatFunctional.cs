@@ -35,15 +35,15 @@ public sealed class FloatFunctional : Module
 
     /// <summary><c>a + b</c> for same-shaped inputs.</summary>
     /// <exception cref="ArgumentException">The shapes differ, or (converted) an input is not quantized.</exception>
-    public Variable Add(Variable a, Variable b) => Binary(a, b, Functional.ElementwiseAdd, relu: false);
+    public Variable Add(Variable a, Variable b) => Binary(a, b, multiply: false, relu: false);
 
     /// <summary><c>relu(a + b)</c> for same-shaped inputs.</summary>
     /// <exception cref="ArgumentException">The shapes differ, or (converted) an input is not quantized.</exception>
-    public Variable AddRelu(Variable a, Variable b) => Binary(a, b, Functional.ElementwiseAdd, relu: true);
+    public Variable AddRelu(Variable a, Variable b) => Binary(a, b, multiply: false, relu: true);
 
     /// <summary><c>a · b</c> for same-shaped inputs.</summary>
     /// <exception cref="ArgumentException">The shapes differ, or (converted) an input is not quantized.</exception>
-    public Variable Mul(Variable a, Variable b) => Binary(a, b, Functional.ElementwiseMultiply, relu: false);
+    public Variable Mul(Variable a, Variable b) => Binary(a, b, multiply: true, relu: false);
 
     /// <summary>Concatenates <paramref name="inputs"/> along <paramref name="dim"/> (negative counts from the end).</summary>
     /// <exception cref="ArgumentException">No inputs, shapes that disagree outside <paramref name="dim"/>, or (converted) an input that is not quantized.</exception>
@@ -86,7 +86,7 @@ public sealed class FloatFunctional : Module
 
     private QuantParams OutputQParams => Quantized.QuantizedInput.Output(_scale!, _zeroPoint!);
 
-    private Variable Binary(Variable a, Variable b, Func<Variable, Variable, Variable> op, bool relu)
+    private Variable Binary(Variable a, Variable b, bool multiply, bool relu)
     {
         ArgumentNullException.ThrowIfNull(a);
         ArgumentNullException.ThrowIfNull(b);
@@ -97,14 +97,14 @@ public sealed class FloatFunctional : Module
             var (qa, qb, output) = (RequireQuantized(a), RequireQuantized(b), OutputQParams);
             var y = new byte[qa.Length];
             var (pa, pb) = (qa.QParams, qb.QParams);
-            if (op == Functional.ElementwiseAdd)
+            if (!multiply)
                 QuantizedOps.Add(qa.AsUInt8Span(), pa.Scale, pa.ZeroPoint, qb.AsUInt8Span(), pb.Scale, pb.ZeroPoint, output.Scale, output.ZeroPoint, relu, y);
             else
                 QuantizedOps.Mul(qa.AsUInt8Span(), pa.Scale, pa.ZeroPoint, qb.AsUInt8Span(), pb.Scale, pb.ZeroPoint, output.Scale, output.ZeroPoint, relu, y);
             return new Variable(QuantizedTensor.Wrap(y, qa.Shape.ToArray(), output));
         }
 
-        var result = op(a, b);
+        var result = multiply ? Functional.ElementwiseMultiply(a, b) : Functional.Add(a, b);
         if (relu)
             result = Functional.Relu(result);
         return Finish(result);

@@ -9,27 +9,6 @@ namespace Quantization.Tests.Workflows;
 /// <summary>QuantizeDynamic: dynamic Linear against float math on the quantized operands, LSTM against the float layer.</summary>
 public class DynamicQuantizationTests
 {
-    private static Tensor Random(int seed, float range, params int[] shape)
-    {
-        var rng = new Random(seed);
-        var t = new Tensor(shape);
-        for (int i = 0; i < t.Length; i++)
-            t.AsSpan()[i] = (float)(rng.NextDouble() * 2 - 1) * range;
-        return t;
-    }
-
-    private static double Sqnr(Tensor reference, Tensor actual)
-    {
-        double signal = 0, noise = 0;
-        for (int i = 0; i < reference.Length; i++)
-        {
-            double r = reference.AsSpan()[i], d = r - actual.AsSpan()[i];
-            signal += r * r;
-            noise += d * d;
-        }
-
-        return 10 * Math.Log10(signal / noise);
-    }
 
     [Theory]
     [InlineData(true)]
@@ -38,7 +17,7 @@ public class DynamicQuantizationTests
     {
         Init.ManualSeed(4);
         var linear = new Linear(29, 13);
-        var x = Random(1, 3f, 6, 29);
+        var x = TestData.Random(1, 3f, 6, 29);
         var qconfig = reduceRange ? QConfig.GetDefaultDynamic(QuantBackend.X86) : QConfig.GetDefaultDynamic(QuantBackend.Qnnpack);
         var layer = Assert.IsType<DynamicQuantizedLinear>(Quantizer.QuantizeDynamic(linear, [typeof(Linear)], qconfig));
         Assert.Equal(reduceRange, layer.ReduceRange);
@@ -60,8 +39,8 @@ public class DynamicQuantizationTests
             }
         }
 
-        Assert.Throws<ArgumentException>(() => layer.Forward(Random(2, 1f, 6, 28)));
-        var nan = Random(3, 1f, 2, 29);
+        Assert.Throws<ArgumentException>(() => layer.Forward(TestData.Random(2, 1f, 6, 28)));
+        var nan = TestData.Random(3, 1f, 2, 29);
         nan.AsSpan()[5] = float.NaN;
         Assert.Throws<ArgumentException>(() => layer.Forward(nan));
     }
@@ -73,8 +52,8 @@ public class DynamicQuantizationTests
     {
         Init.ManualSeed(8);
         var lstm = new LSTM(10, 16, numLayers: 2, batchFirst: batchFirst);
-        var x = Random(5, 1f, batchFirst ? [3, 7, 10] : [7, 3, 10]);
-        (Variable, Variable)? state = withState ? (new Variable(Random(6, 0.5f, 2, 3, 16)), new Variable(Random(7, 0.5f, 2, 3, 16))) : null;
+        var x = TestData.Random(5, 1f, batchFirst ? [3, 7, 10] : [7, 3, 10]);
+        (Variable, Variable)? state = withState ? (new Variable(TestData.Random(6, 0.5f, 2, 3, 16)), new Variable(TestData.Random(7, 0.5f, 2, 3, 16))) : null;
         var (expected, (eh, ec)) = lstm.Forward(new Variable(x), state);
 
         var model = new Sequential(lstm);
@@ -83,11 +62,11 @@ public class DynamicQuantizationTests
         var (actual, (ah, ac)) = quantized.Forward(new Variable(x), state);
 
         Assert.Equal(expected.Shape.ToArray(), actual.Shape.ToArray());
-        Assert.True(Sqnr(expected.Value, actual.Value) > 25, $"Output SQNR {Sqnr(expected.Value, actual.Value):F1} dB");
-        Assert.True(Sqnr(eh.Value, ah.Value) > 25);
-        Assert.True(Sqnr(ec.Value, ac.Value) > 25);
+        Assert.True(TestData.Sqnr(expected.Value, actual.Value) > 25, $"Output SQNR {TestData.Sqnr(expected.Value, actual.Value):F1} dB");
+        Assert.True(TestData.Sqnr(eh.Value, ah.Value) > 25);
+        Assert.True(TestData.Sqnr(ec.Value, ac.Value) > 25);
         Assert.Equal(["0.weight_ih_l0", "0.weight_hh_l0", "0.weight_ih_l1", "0.weight_hh_l1"], model.QuantizedStateDict().Keys);
-        Assert.Throws<ArgumentException>(() => quantized.Forward(new Variable(Random(1, 1f, 7, 3, 11))));
+        Assert.Throws<ArgumentException>(() => quantized.Forward(new Variable(TestData.Random(1, 1f, 7, 3, 11))));
     }
 
     [Fact]

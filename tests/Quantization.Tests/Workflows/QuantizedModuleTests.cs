@@ -15,15 +15,6 @@ public class QuantizedModuleTests
     private static readonly QuantParams s_input = QuantParams.PerTensorAffine(0.05f, 100, QuantDType.QUInt8);
     private static readonly QuantParams s_output = QuantParams.PerTensorAffine(0.08f, 120, QuantDType.QUInt8);
 
-    private static Tensor Random(int seed, float range, params int[] shape)
-    {
-        var rng = new Random(seed);
-        var t = new Tensor(shape);
-        for (int i = 0; i < t.Length; i++)
-            t.AsSpan()[i] = (float)(rng.NextDouble() * 2 - 1) * range;
-        return t;
-    }
-
     private static PerChannelMinMaxObserver WeightObserver() =>
         new(new ObserverOptions { DType = QuantDType.QInt8, QScheme = QScheme.PerChannelSymmetric });
 
@@ -45,11 +36,11 @@ public class QuantizedModuleTests
     [InlineData(true)]
     public void Linear_matches_float_math_on_dequantized_operands(bool relu)
     {
-        var weight = Random(1, 0.5f, 24, 37);
-        var bias = Random(2, 1f, 24);
+        var weight = TestData.Random(1, 0.5f, 24, 37);
+        var bias = TestData.Random(2, 1f, 24);
         var stage = new QuantizedOutputStage(weight, bias, WeightObserver(), relu);
         var layer = new QuantizedLinear(stage, s_output);
-        var x = QuantizedTensor.Quantize(Random(3, 5f, 5, 37), s_input);
+        var x = QuantizedTensor.Quantize(TestData.Random(3, 5f, 5, 37), s_input);
 
         var y = layer.Forward(new Variable(x)).Quantized!;
 
@@ -80,11 +71,11 @@ public class QuantizedModuleTests
     public void Conv2d_matches_float_math_on_dequantized_operands(int stride, int groups, bool relu)
     {
         var g = new Conv2dGeometry(4, 6, 3, 3, stride, stride, 1, 1, 1, 1, Groups: groups);
-        var weight = Random(4, 0.5f, 6, 4 / groups, 3, 3);
-        var bias = Random(5, 1f, 6);
+        var weight = TestData.Random(4, 0.5f, 6, 4 / groups, 3, 3);
+        var bias = TestData.Random(5, 1f, 6);
         var stage = new QuantizedOutputStage(weight, bias, WeightObserver(), relu);
         var layer = new QuantizedConv2d(g, stage, s_output);
-        var x = QuantizedTensor.Quantize(Random(6, 3f, 2, 4, 9, 7), s_input);
+        var x = QuantizedTensor.Quantize(TestData.Random(6, 3f, 2, 4, 9, 7), s_input);
 
         var y = layer.Forward(new Variable(x)).Quantized!;
 
@@ -96,17 +87,17 @@ public class QuantizedModuleTests
     [Fact]
     public void Quantized_layers_reject_float_input_with_advice()
     {
-        var layer = new QuantizedLinear(new QuantizedOutputStage(Random(1, 1, 3, 4), null, WeightObserver(), false), s_output);
-        var e = Assert.Throws<ArgumentException>(() => layer.Forward(new Variable(Random(2, 1, 2, 4))));
+        var layer = new QuantizedLinear(new QuantizedOutputStage(TestData.Random(1, 1, 3, 4), null, WeightObserver(), false), s_output);
+        var e = Assert.Throws<ArgumentException>(() => layer.Forward(new Variable(TestData.Random(2, 1, 2, 4))));
         Assert.Contains("QuantStub", e.Message);
-        var wrongWidth = QuantizedTensor.Quantize(Random(2, 1, 2, 5), s_input);
+        var wrongWidth = QuantizedTensor.Quantize(TestData.Random(2, 1, 2, 5), s_input);
         Assert.Throws<ArgumentException>(() => layer.Forward(new Variable(wrongWidth)));
     }
 
     [Fact]
     public void Relu_flatten_and_dequant_stub_keep_data_quantized_with_its_parameters()
     {
-        var x = QuantizedTensor.Quantize(Random(7, 5f, 2, 3, 2, 2), s_input);
+        var x = QuantizedTensor.Quantize(TestData.Random(7, 5f, 2, 3, 2, 2), s_input);
         var relu = new ReLU().Forward(new Variable(x));
         Assert.Equal(x.IntRepr().Select(q => Math.Max(q, 100)), relu.Quantized!.IntRepr());
         var six = new ReLU6().Forward(new Variable(x)).Quantized!;

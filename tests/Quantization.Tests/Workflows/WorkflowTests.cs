@@ -11,14 +11,6 @@ namespace Quantization.Tests.Workflows;
 /// <summary>FuseModules, Prepare/Convert and PrepareQat on small models, including the ways they can be misused.</summary>
 public class WorkflowTests
 {
-    private static Tensor Random(int seed, float range, params int[] shape)
-    {
-        var rng = new Random(seed);
-        var t = new Tensor(shape);
-        for (int i = 0; i < t.Length; i++)
-            t.AsSpan()[i] = (float)(rng.NextDouble() * 2 - 1) * range;
-        return t;
-    }
 
     private static Sequential SmallCnn()
     {
@@ -43,26 +35,13 @@ public class WorkflowTests
         }
     }
 
-    private static double Sqnr(Tensor reference, Tensor actual)
-    {
-        double signal = 0, noise = 0;
-        for (int i = 0; i < reference.Length; i++)
-        {
-            double r = reference.AsSpan()[i], d = r - actual.AsSpan()[i];
-            signal += r * r;
-            noise += d * d;
-        }
-
-        return 10 * Math.Log10(signal / Math.Max(noise, 1e-30));
-    }
-
     [Fact]
     public void FuseModules_folds_batch_norm_into_the_convolution_exactly_enough()
     {
         var model = SmallCnn();
         RandomizeBatchNorm((BatchNorm2d)model[2], 3);
         model.Eval();
-        var x = Random(1, 1f, 2, 2, 8, 8);
+        var x = TestData.Random(1, 1f, 2, 2, 8, 8);
         var before = model.Forward(x);
 
         Quantizer.FuseModules(model, [["1", "2", "3"], ["5", "6"], ["8", "9"]]);
@@ -94,8 +73,8 @@ public class WorkflowTests
         var model = SmallCnn();
         RandomizeBatchNorm((BatchNorm2d)model[2], 4);
         model.Eval();
-        var calibration = Enumerable.Range(0, 4).Select(i => Random(10 + i, 1f, 8, 2, 8, 8)).ToList();
-        var test = Random(99, 1f, 16, 2, 8, 8);
+        var calibration = Enumerable.Range(0, 4).Select(i => TestData.Random(10 + i, 1f, 8, 2, 8, 8)).ToList();
+        var test = TestData.Random(99, 1f, 16, 2, 8, 8);
         var expected = model.Forward(test);
 
         Quantizer.FuseModules(model, [["1", "2", "3"], ["5", "6"], ["8", "9"]]);
@@ -120,8 +99,8 @@ public class WorkflowTests
         }
 
         var actual = quantized.Forward(test);
-        Assert.False(double.IsNaN(Sqnr(expected, actual)));
-        Assert.True(Sqnr(expected, actual) > 20, $"SQNR {Sqnr(expected, actual):F1} dB");
+        Assert.False(double.IsNaN(TestData.Sqnr(expected, actual)));
+        Assert.True(TestData.Sqnr(expected, actual) > 20, $"SQNR {TestData.Sqnr(expected, actual):F1} dB");
     }
 
     [Fact]
@@ -146,7 +125,7 @@ public class WorkflowTests
         var model = new Sequential(new QuantStub(), new Linear(6, 6), new Tanh(), new Linear(6, 3), new DeQuantStub(), new Linear(3, 2));
         var mapping = new QConfigMapping().SetGlobal(QConfig.GetDefault()).SetModuleName("5", null);
         var prepared = Quantizer.Prepare(model.Eval(), mapping);
-        var x = Random(5, 2f, 10, 6);
+        var x = TestData.Random(5, 2f, 10, 6);
         var expected = model.Forward(x);
         prepared.Forward(x);
         var messages = new List<string>();
@@ -156,7 +135,7 @@ public class WorkflowTests
         Assert.IsType<QuantizedFallback>(quantized[2]);
         Assert.Single(messages);
         Assert.Contains("'2' (Tanh)", messages[0]);
-        Assert.True(Sqnr(expected, quantized.Forward(x)) > 25);
+        Assert.True(TestData.Sqnr(expected, quantized.Forward(x)) > 25);
     }
 
     [Fact]
@@ -206,10 +185,10 @@ public class WorkflowTests
     public void FloatFunctional_observes_then_adds_quantized_inputs()
     {
         var add = new FloatFunctional();
-        var a = Random(1, 2f, 4, 5);
-        var b = Random(2, 2f, 4, 5);
+        var a = TestData.Random(1, 2f, 4, 5);
+        var b = TestData.Random(2, 2f, 4, 5);
         Assert.Throws<InvalidOperationException>(() => add.Forward(new Variable(a)));
-        Assert.Throws<ArgumentException>(() => add.Add(new Variable(a), new Variable(Random(3, 1f, 5, 4))));
+        Assert.Throws<ArgumentException>(() => add.Add(new Variable(a), new Variable(TestData.Random(3, 1f, 5, 4))));
 
         var prepared = (FloatFunctional)Quantizer.Prepare(add, QConfig.GetDefault(QuantBackend.Qnnpack));
         var sum = prepared.AddRelu(new Variable(a), new Variable(b)).Value;
@@ -250,8 +229,8 @@ public class WorkflowTests
 
         var optimizer = new SGD(prepared.Parameters(), 0.05f);
         var loss = new MSELoss();
-        var x = Random(1, 1f, 16, 2, 8, 8);
-        var target = Random(2, 1f, 16, 5);
+        var x = TestData.Random(1, 1f, 16, 2, 8, 8);
+        var target = TestData.Random(2, 1f, 16, 5);
         float first = 0, last = 0;
         for (int step = 0; step < 30; step++)
         {
@@ -272,7 +251,7 @@ public class WorkflowTests
         var quantized = Quantizer.Convert(prepared);
         Assert.IsType<QuantizedConv2d>(((Sequential)quantized)[1]);
         var actual = quantized.Forward(x);
-        Assert.True(Sqnr(simulated, actual) > 30, $"SQNR between QAT simulation and INT8 {Sqnr(simulated, actual):F1} dB");
+        Assert.True(TestData.Sqnr(simulated, actual) > 30, $"SQNR between QAT simulation and INT8 {TestData.Sqnr(simulated, actual):F1} dB");
     }
 
     [Fact]
@@ -280,7 +259,7 @@ public class WorkflowTests
     {
         Init.ManualSeed(6);
         var model = new Sequential(new QuantStub(), new Linear(5, 8), new Hardswish(), new Sigmoid(), new Hardsigmoid(), new DeQuantStub());
-        var x = Random(2, 3f, 32, 5);
+        var x = TestData.Random(2, 3f, 32, 5);
         var expected = model.Eval().Forward(x);
         var quantized = (Sequential)Quantizer.Quantize(model, QConfig.GetDefault(), m => m.Forward(x));
         Assert.IsType<QuantizedHardswish>(quantized[2]);
@@ -289,7 +268,7 @@ public class WorkflowTests
         for (int i = 0; i < 5; i++)
             v = quantized[i].Forward(v);
         Assert.Equal(QuantParams.PerTensorAffine(1f / 256, 0, QuantDType.QUInt8), v.Quantized!.QParams);
-        Assert.True(Sqnr(expected, quantized.Forward(x)) > 30);
+        Assert.True(TestData.Sqnr(expected, quantized.Forward(x)) > 30);
     }
 
     /// <summary>A forward that is not a chain of modules: a residual sum computed on tensors.</summary>
@@ -314,7 +293,7 @@ public class WorkflowTests
     {
         Init.ManualSeed(12);
         var model = new Residual();
-        var x = Random(3, 1f, 4, 3, 10, 10);
+        var x = TestData.Random(3, 1f, 4, 3, 10, 10);
         var expected = model.Forward(x);
 
         var prepared = Quantizer.Prepare(model, new QConfigMapping().SetGlobal(QConfig.GetDefault()), perLayer: true);
@@ -326,7 +305,7 @@ public class WorkflowTests
         var layer = Assert.IsType<QdqLayer>(quantized.GetSubmodule("conv2"));
         Assert.IsType<QuantizedConv2d>(layer.Layer);
         var actual = quantized.Forward(x);
-        Assert.True(Sqnr(expected, actual) > 25, $"SQNR {Sqnr(expected, actual):F1} dB");
+        Assert.True(TestData.Sqnr(expected, actual) > 25, $"SQNR {TestData.Sqnr(expected, actual):F1} dB");
         var report = Quantizer.CompareModels(new Residual(), quantized, x);
         Assert.Equal(["conv1", "conv2"], report.Select(r => r.Name));
     }

@@ -4,18 +4,6 @@ namespace Quantization.Nn;
 
 internal static partial class Functional
 {
-    /// <summary>a + b for same-shaped inputs; both gradients are dy.</summary>
-    public static Variable ElementwiseAdd(Variable a, Variable b)
-    {
-        var y = new Tensor(a.Shape);
-        TensorPrimitives.Add(a.Value.AsSpan(), b.Value.AsSpan(), y.AsSpan());
-        return Variable.Record(y, [a, b], dy =>
-        {
-            a.AccumulateGrad(dy);
-            b.AccumulateGrad(dy);
-        });
-    }
-
     /// <summary>a · b for same-shaped inputs; da = dy · b, db = dy · a.</summary>
     public static Variable ElementwiseMultiply(Variable a, Variable b)
     {

@@ -7,22 +7,19 @@ namespace Quantization.Nn.Quantized;
 /// <see cref="Relu"/>): QUInt8 NCHW input, s8 weights packed once, int32 accumulation, and the bias, ReLU and
 /// requantization to the calibrated output scale and zero point fused into the kernel. Created by <c>Quantizer.Convert</c>.
 /// </summary>
-public sealed class QuantizedConv2d : Module
+public sealed class QuantizedConv2d : QuantizedModule
 {
-    private readonly Tensor _scale;
-    private readonly Tensor _zeroPoint;
     private QuantizedOutputStage _stage;
     private Int8Conv2d _kernel;
 
     internal QuantizedConv2d(Conv2dGeometry geometry, QuantizedOutputStage stage, QuantParams output)
+        : base(output)
     {
         _stage = stage;
         _kernel = new Int8Conv2d(geometry, stage.Weight.AsInt8Span(), stage.WeightZeroPoints);
         RegisterQuantized("weight", () => _stage.Weight, w => _stage = new QuantizedOutputStage(w, _stage.Bias, _stage.Relu));
         if (stage.Bias is not null)
             RegisterBuffer("bias", stage.Bias);
-        _scale = RegisterBuffer("scale", Tensor.Full(output.Scale, 1));
-        _zeroPoint = RegisterBuffer("zero_point", Tensor.Full(output.ZeroPoint, 1));
     }
 
     /// <summary>The input channel count.</summary>
@@ -39,9 +36,6 @@ public sealed class QuantizedConv2d : Module
 
     /// <summary>The float bias [out], or null.</summary>
     public Tensor? Bias => _stage.Bias;
-
-    /// <summary>The output's scale and zero point (QUInt8).</summary>
-    public QuantParams OutputQParams => QuantizedInput.Output(_scale, _zeroPoint);
 
     /// <inheritdoc/>
     /// <exception cref="ArgumentException">The input is not quantized (QUInt8, per tensor), not [N, in_channels, H, W], or too small for the kernel.</exception>
@@ -69,5 +63,5 @@ public sealed class QuantizedConv2d : Module
 
     /// <inheritdoc/>
     public override string ToString() =>
-        $"QuantizedConv2d({InChannels}, {OutChannels}, kernel_size={_kernel.Geometry.KernelH}x{_kernel.Geometry.KernelW}, groups={_kernel.Geometry.Groups}, relu={Relu}, scale={_scale.AsSpan()[0]}, zero_point={_zeroPoint.AsSpan()[0]})";
+        $"QuantizedConv2d({InChannels}, {OutChannels}, kernel_size={_kernel.Geometry.KernelH}x{_kernel.Geometry.KernelW}, groups={_kernel.Geometry.Groups}, relu={Relu}, {OutputText})";
 }

@@ -6,24 +6,15 @@ namespace Quantization.Nn.Quantized;
 /// A statically quantized <see cref="Hardswish"/> (PyTorch's <c>nn.quantized.Hardswish</c>): QUInt8 in, QUInt8 out with
 /// the calibrated output scale and zero point, through a 256-entry table of PyTorch's dequantize → hardswish → quantize.
 /// </summary>
-public sealed class QuantizedHardswish : Module
+public sealed class QuantizedHardswish : QuantizedModule
 {
-    private readonly Tensor _scale;
-    private readonly Tensor _zeroPoint;
 
     /// <summary>Creates the layer with per-tensor QUInt8 output parameters.</summary>
     /// <exception cref="ArgumentException">The parameters are not per-tensor QUInt8.</exception>
     public QuantizedHardswish(QuantParams output)
+        : base(output)
     {
-        ArgumentNullException.ThrowIfNull(output);
-        if (output.DType != QuantDType.QUInt8 || output.IsPerChannel)
-            throw new ArgumentException($"Activations are quantized per tensor to QUInt8, not with {output}.", nameof(output));
-        _scale = RegisterBuffer("scale", Tensor.Full(output.Scale, 1));
-        _zeroPoint = RegisterBuffer("zero_point", Tensor.Full(output.ZeroPoint, 1));
     }
-
-    /// <summary>The output's scale and zero point.</summary>
-    public QuantParams OutputQParams => QuantizedInput.Output(_scale, _zeroPoint);
 
     /// <inheritdoc/>
     /// <exception cref="ArgumentException">The input is not per-tensor QUInt8.</exception>
@@ -37,5 +28,5 @@ public sealed class QuantizedHardswish : Module
     }
 
     /// <inheritdoc/>
-    public override string ToString() => $"QuantizedHardswish(scale={_scale.AsSpan()[0]}, zero_point={_zeroPoint.AsSpan()[0]})";
+    public override string ToString() => $"QuantizedHardswish({OutputText})";
 }

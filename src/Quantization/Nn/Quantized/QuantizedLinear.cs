@@ -7,14 +7,13 @@ namespace Quantization.Nn.Quantized;
 /// <see cref="Relu"/>): QUInt8 input [N, in] times s8 weights packed once, int32 accumulation, and the bias, ReLU and
 /// requantization to the calibrated output scale and zero point fused into the GEMM. Created by <c>Quantizer.Convert</c>.
 /// </summary>
-public sealed class QuantizedLinear : Module
+public sealed class QuantizedLinear : QuantizedModule
 {
-    private readonly Tensor _scale;
-    private readonly Tensor _zeroPoint;
     private QuantizedOutputStage _stage;
     private Int8PackedWeights _packed;
 
     internal QuantizedLinear(QuantizedOutputStage stage, QuantParams output)
+        : base(output)
     {
         _stage = stage;
         OutFeatures = stage.Weight.Shape[0];
@@ -23,8 +22,6 @@ public sealed class QuantizedLinear : Module
         RegisterQuantized("weight", () => _stage.Weight, w => _stage = new QuantizedOutputStage(w, _stage.Bias, _stage.Relu));
         if (stage.Bias is not null)
             RegisterBuffer("bias", stage.Bias);
-        _scale = RegisterBuffer("scale", Tensor.Full(output.Scale, 1));
-        _zeroPoint = RegisterBuffer("zero_point", Tensor.Full(output.ZeroPoint, 1));
     }
 
     /// <summary>The input width.</summary>
@@ -41,9 +38,6 @@ public sealed class QuantizedLinear : Module
 
     /// <summary>The float bias [out], or null.</summary>
     public Tensor? Bias => _stage.Bias;
-
-    /// <summary>The output's scale and zero point (QUInt8).</summary>
-    public QuantParams OutputQParams => QuantizedInput.Output(_scale, _zeroPoint);
 
     /// <inheritdoc/>
     /// <exception cref="ArgumentException">The input is not quantized (QUInt8, per tensor) or is not [N, in_features].</exception>
@@ -71,5 +65,5 @@ public sealed class QuantizedLinear : Module
 
     /// <inheritdoc/>
     public override string ToString() =>
-        $"QuantizedLinear(in_features={InFeatures}, out_features={OutFeatures}, relu={Relu}, scale={_scale.AsSpan()[0]}, zero_point={_zeroPoint.AsSpan()[0]})";
+        $"QuantizedLinear(in_features={InFeatures}, out_features={OutFeatures}, relu={Relu}, {OutputText})";
 }
