@@ -18,7 +18,7 @@ namespace Quantization.Benchmarks.Kernels;
 /// </summary>
 [MemoryDiagnoser]
 [Config(typeof(Config))]
-public class OrtGemmBenchmarks
+public class GemmVsOrtBenchmarks
 {
     private const byte AZeroPoint = 128;
 
