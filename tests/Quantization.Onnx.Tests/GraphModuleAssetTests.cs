@@ -1,0 +1,64 @@
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+using Quantization.Graph;
+using Xunit;
+
+namespace Quantization.Onnx.Tests;
+
+/// <summary>
+/// Every asset model imported as a <see cref="GraphModule"/> and run in FP32 agrees with ONNX Runtime on the same
+/// seeded input: the largest difference, relative to the largest output magnitude, is at most 1e-4.
+/// </summary>
+public sealed class GraphModuleAssetTests(ITestOutputHelper output)
+{
+    private const int Seed = 6;
+
+    [Fact]
+    public void Ocr_classifier_matches_onnx_runtime()
+    {
+        var model = OnnxModel.Load(AssetModels.OcrClassifier);
+        GraphModule graph = model.ToGraphModule();
+        Assert.Equal(53, graph.Modules<Nn.Conv2d>().Count());
+        Assert.Equal(35, graph.Modules<Nn.BatchNorm2d>().Count());
+        Compare(AssetModels.OcrClassifier, graph, new() { ["x"] = Random(Seed, 2, 3, 48, 192) });
+    }
+
+    /// <summary>Runs both engines and asserts every output agrees; returns our outputs.</summary>
+    private IReadOnlyDictionary<string, Tensor> Compare(string path, GraphModule graph, Dictionary<string, Tensor> inputs, double tolerance = 1e-4)
+    {
+        var ours = graph.Run(inputs);
+        using var session = new InferenceSession(path);
+        var feeds = inputs.Select(kv => session.InputMetadata[kv.Key].ElementDataType == TensorElementType.Int64
+            ? NamedOnnxValue.CreateFromTensor(kv.Key, new DenseTensor<long>(kv.Value.AsSpan().ToArray().Select(v => (long)v).ToArray(), kv.Value.Shape.ToArray()))
+            : NamedOnnxValue.CreateFromTensor(kv.Key, new DenseTensor<float>(kv.Value.AsSpan().ToArray(), kv.Value.Shape.ToArray()))).ToList();
+        using var results = session.Run(feeds);
+        foreach (var result in results)
+        {
+            var expected = result.AsTensor<float>();
+            Tensor actual = ours[result.Name];
+            Assert.Equal(expected.Dimensions.ToArray(), actual.Shape.ToArray());
+            float[] e = expected.ToArray();
+            double scale = Math.Max(e.Max(v => Math.Abs(v)), 1e-6), worst = 0;
+            for (int i = 0; i < e.Length; i++)
+                worst = Math.Max(worst, Math.Abs(e[i] - actual.AsSpan()[i]));
+            output.WriteLine($"{Path.GetFileName(path)} {result.Name}: max |diff| {worst:G3}, max |value| {scale:G3}, relative {worst / scale:G3}");
+            Assert.True(worst / scale <= tolerance, $"{result.Name}: max |diff| {worst} against max |value| {scale}.");
+        }
+
+        return ours;
+    }
+
+    internal static Tensor Random(int seed, params int[] shape)
+    {
+        var rng = new Random(seed);
+        var t = new Tensor(shape);
+        foreach (ref float v in t.AsSpan())
+            v = (float)(rng.NextDouble() * 2 - 1);
+        return t;
+    }
+}
+
+internal static class ModuleExtensions
+{
+    public static IEnumerable<T> Modules<T>(this Nn.Module module) => module.NamedModules().Select(m => m.Module).OfType<T>();
+}
