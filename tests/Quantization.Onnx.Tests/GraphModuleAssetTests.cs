@@ -23,6 +23,17 @@ public sealed class GraphModuleAssetTests(ITestOutputHelper output)
         Compare(AssetModels.OcrClassifier, graph, new() { ["x"] = Random(Seed, 2, 3, 48, 192) });
     }
 
+    [Fact]
+    public void Hello_deepa_matches_onnx_runtime()
+    {
+        GraphModule graph = OnnxModel.Load(AssetModels.HelloDeepa).ToGraphModule();
+        Assert.Equal(3, graph.Modules<Nn.Linear>().Count());
+        Compare(AssetModels.HelloDeepa, graph, new() { ["onnx::Flatten_0"] = Random(Seed, 1, 25, 96) });
+        // Forward works for a single-input, single-output graph.
+        Tensor y = graph.Forward(Random(Seed, 1, 25, 96));
+        Assert.Equal([1, 1], y.Shape.ToArray());
+    }
+
     /// <summary>Runs both engines and asserts every output agrees; returns our outputs.</summary>
     private IReadOnlyDictionary<string, Tensor> Compare(string path, GraphModule graph, Dictionary<string, Tensor> inputs, double tolerance = 1e-4)
     {
