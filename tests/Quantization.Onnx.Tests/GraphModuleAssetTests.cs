@@ -43,6 +43,23 @@ public sealed class GraphModuleAssetTests(ITestOutputHelper output)
         Compare(AssetModels.OcrDetector, graph, new() { ["x"] = Page(Seed, 160, 224) });
     }
 
+    [Fact]
+    public void Silero_vad_matches_onnx_runtime_over_consecutive_chunks()
+    {
+        GraphModule graph = OnnxModel.Load(AssetModels.SileroVadLegacy).ToGraphModule();
+        // Three 512-sample chunks at 16 kHz, the state carried from one call to the next as a VAD client does.
+        Tensor h = new(2, 1, 64), c = new(2, 1, 64);
+        for (int chunk = 0; chunk < 3; chunk++)
+        {
+            Tensor audio = Random(Seed + chunk, 1, 512) * 0.3f;
+            var outputs = Compare(AssetModels.SileroVadLegacy, graph, new() { ["input"] = audio, ["sr"] = Tensor.Full(16000f), ["h"] = h, ["c"] = c });
+            (h, c) = (outputs["hn"], outputs["cn"]);
+        }
+
+        // The 8 kHz model is the other branch of the top-level If.
+        Compare(AssetModels.SileroVadLegacy, graph, new() { ["input"] = Random(Seed, 1, 256) * 0.3f, ["sr"] = Tensor.Full(8000f), ["h"] = h, ["c"] = c });
+    }
+
     /// <summary>Runs both engines and asserts every output agrees; returns our outputs.</summary>
     private IReadOnlyDictionary<string, Tensor> Compare(string path, GraphModule graph, Dictionary<string, Tensor> inputs, double tolerance = 1e-4)
     {

@@ -148,6 +148,34 @@ internal sealed partial class GraphImporter
         source.ToFloats().CopyTo(destination.AsSpan());
     }
 
+    /// <summary>
+    /// <c>LSTM</c> with constant weights, forward direction, default activations, no peepholes, clipping or
+    /// sequence lengths: the configurations PyTorch exports for <c>nn.LSTM</c> layers.
+    /// </summary>
+    private GraphKernel Lstm(OnnxNode node)
+    {
+        if (node.GetString("direction", "forward") != "forward" || node.GetInt("layout", 0) != 0 || node.GetInt("input_forget", 0) != 0
+            || node.TryGetAttribute("clip", out _) || node.TryGetAttribute("activations", out _) || node.Inputs.Count > 7 && node.Inputs[7].Length > 0)
+            throw new OnnxFormatException($"{node.Label}: only forward, layout-0 LSTMs with default activations, no clip and no peepholes are supported.");
+        int hidden = (int)node.GetAttribute("hidden_size").Int;
+        OnnxTensor w = ConstantInput(node, 1, "W"), r = ConstantInput(node, 2, "R");
+        OnnxTensor? b = OptionalConstant(node, 3, "B");
+        if (w.Dims.Count != 3 || w.Dims[0] != 1 || w.Dims[1] != 4 * hidden || !r.Dims.SequenceEqual([1L, 4L * hidden, hidden]))
+            throw new OnnxFormatException($"{node.Label}: W [{string.Join(", ", w.Dims)}] and R [{string.Join(", ", r.Dims)}] do not fit hidden_size {hidden}.");
+        float[]? bias = null;
+        if (b is not null)
+        {
+            float[] both = b.ToFloats();
+            if (both.Length != 8 * hidden)
+                throw new OnnxFormatException($"{node.Label}: B has {both.Length} values; {8 * hidden} are needed.");
+            bias = new float[4 * hidden];
+            for (int i = 0; i < bias.Length; i++)
+                bias[i] = both[i] + both[i + 4 * hidden];
+        }
+
+        return GraphOps.Lstm(hidden, w.ToFloats(), r.ToFloats(), bias);
+    }
+
     /// <summary><c>If</c>: both branches become bodies that read the enclosing values they need by name.</summary>
     private GraphNode If(OnnxNode node, string name)
     {

@@ -128,6 +128,7 @@ internal sealed partial class GraphImporter
             "Pad" => Op(Pad(node)),
             "Resize" => Op(Resize(node)),
             "If" => If(node, name),
+            "LSTM" => Op(Lstm(node)),
             _ => throw new OnnxFormatException($"Operator {node.OpType} is not supported ({node.Label})."),
         };
     }
