@@ -26,10 +26,16 @@ internal static partial class GraphOps
     {
         Tensor x = Required(inputs, 0);
         int a = axis == x.Rank ? x.Rank : Shapes.Axis(axis, x.Rank);
-        long rows = 1;
-        for (int d = 0; d < a; d++)
-            rows *= x.Shape[d];
-        return [ReshapeOps.Reshape(x, [rows, -1])];
+        long rows = 1, columns = 1;
+        for (int d = 0; d < x.Rank; d++)
+        {
+            if (d < a)
+                rows *= x.Shape[d];
+            else
+                columns *= x.Shape[d];
+        }
+
+        return [ReshapeOps.Reshape(x, [rows, columns], allowZero: true)];
     };
 
     public static GraphKernel Concat(long axis) => (inputs, _) =>
