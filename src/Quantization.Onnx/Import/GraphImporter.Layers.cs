@@ -18,8 +18,10 @@ internal sealed partial class GraphImporter
         if (spatial is not (1 or 2))
             throw new OnnxFormatException($"{node.Label}: only 1-D and 2-D convolutions are supported, not weights [{string.Join(", ", w.Dims)}].");
         int[] shape = w.Shape();
-        int[] kernel = Ints(node, "kernel_shape", spatial, null) is var k && k.SequenceEqual(shape[2..]) ? k
-            : throw new OnnxFormatException($"{node.Label}: kernel_shape [{string.Join(", ", k)}] does not match the weights [{string.Join(", ", shape)}].");
+        // kernel_shape is optional: the weights carry it.
+        int[] kernel = shape[2..];
+        if (node.TryGetAttribute("kernel_shape", out _) && !Ints(node, "kernel_shape", spatial, null).SequenceEqual(kernel))
+            throw new OnnxFormatException($"{node.Label}: kernel_shape [{string.Join(", ", node.GetInts("kernel_shape"))}] does not match the weights [{string.Join(", ", shape)}].");
         int[] strides = Ints(node, "strides", spatial, 1), dilations = Ints(node, "dilations", spatial, 1);
         int[] pads = Pads(node, kernel, strides, dilations);
         int groups = (int)node.GetInt("group", 1);
