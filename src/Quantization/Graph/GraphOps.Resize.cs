@@ -40,7 +40,7 @@ internal enum NearestRounding
 internal static partial class GraphOps
 {
     /// <summary>
-    /// ONNX <c>Resize</c> (and opset-10 <c>Upsample</c>-style scales) in nearest mode: each output coordinate maps to an
+    /// ONNX <c>Resize</c> in nearest mode: each output coordinate maps to an
     /// input coordinate by <paramref name="coordinates"/>, is rounded by <paramref name="rounding"/> and clamped into
     /// the input. The output length per axis is <c>sizes</c> when given, else <c>floor(in · scale)</c>; with sizes, the
     /// scale in the mapping is <c>out / in</c>. Inputs <paramref name="scalesInput"/> and <paramref name="sizesInput"/>
@@ -52,6 +52,8 @@ internal static partial class GraphOps
         Tensor? scales = scalesInput < inputs.Length && inputs[scalesInput] is { Length: > 0 } s ? s : null;
         Tensor? sizes = sizesInput >= 0 && sizesInput < inputs.Length && inputs[sizesInput] is { Length: > 0 } z ? z : null;
         int rank = x.Rank;
+        if (rank == 0)
+            throw new ArgumentException("Resize needs an input of rank 1 or more.");
         var outShape = new int[rank];
         var scale = new float[rank];
         if (sizes is not null)
@@ -92,17 +94,23 @@ internal static partial class GraphOps
         }
 
         var y = new Tensor(outShape);
+        if (y.Length == 0)
+            return [y];
         var ys = y.AsSpan();
         var xs = x.AsSpan();
         int[] strides = Shapes.Strides(x.Shape);
+        int[] last = maps[rank - 1];
         var index = new int[rank];
-        for (int i = 0; i < ys.Length; i++)
+        // One output row (the last axis) at a time: the outer axes fix the source row, the last map picks within it.
+        for (int o = 0; o < ys.Length; o += last.Length)
         {
             int source = 0;
-            for (int d = 0; d < rank; d++)
+            for (int d = 0; d < rank - 1; d++)
                 source += maps[d][index[d]] * strides[d];
-            ys[i] = xs[source];
-            for (int d = rank - 1; d >= 0 && ++index[d] == outShape[d]; d--)
+            var row = ys.Slice(o, last.Length);
+            for (int j = 0; j < row.Length; j++)
+                row[j] = xs[source + last[j]];
+            for (int d = rank - 2; d >= 0 && ++index[d] == outShape[d]; d--)
                 index[d] = 0;
         }
 

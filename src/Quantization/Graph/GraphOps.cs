@@ -51,8 +51,6 @@ internal static partial class GraphOps
 
     public static GraphKernel Identity() => (inputs, _) => [Required(inputs, 0)];
 
-    public static GraphKernel Unary(Func<Tensor, Tensor> op) => (inputs, _) => [op(Required(inputs, 0))];
-
     /// <summary>Applies a span operation elementwise into a new tensor of the same shape.</summary>
     public static GraphKernel Map(SpanMap op) => (inputs, _) =>
     {
