@@ -11,11 +11,15 @@ namespace Quantization.Nn;
 /// <remarks>
 /// With gradient recording on, runs as im2col plus the FP32 GEMM, forward and backward. Inside
 /// <see cref="Autograd.NoGrad"/> (inference) it runs the packed FP32 convolution kernel instead (NHWC im2col,
-/// pointwise and depthwise fast paths); the weights are packed on every call, which costs one pass over them, so
-/// edits to <see cref="Weight"/> always take effect.
+/// pointwise and depthwise fast paths). The packed weights are kept with a copy of the weights they came from and
+/// repacked whenever <see cref="Weight"/> no longer equals that copy, so edits always take effect while repeated
+/// inference packs once (comparing costs a fraction of packing).
 /// </remarks>
 public sealed class Conv2d : Module
 {
+    private float[]? _packedFrom;
+    private Fp32Conv2d? _packed;
+
     /// <summary>Creates a layer with a square kernel, the same stride and dilation on both axes and the same padding on every side.</summary>
     /// <exception cref="ArgumentException">The groups do not divide the channel counts, or a size is not positive.</exception>
     public Conv2d(int inChannels, int outChannels, int kernelSize, int stride = 1, int padding = 0, int dilation = 1, int groups = 1, bool bias = true)
@@ -126,9 +130,21 @@ public sealed class Conv2d : Module
             return Functional.Conv2d(input, Weight, Bias, Geometry);
 
         var y = new Tensor(n, OutChannels, Geometry.OutputHeight(h), Geometry.OutputWidth(w));
-        new Fp32Conv2d(Geometry, Weight.Value.AsSpan()).Run(input.Value.AsSpan(), n, h, w,
-            Bias is null ? default : Bias.Value.AsSpan(), y.AsSpan());
+        Packed().Run(input.Value.AsSpan(), n, h, w, Bias is null ? default : Bias.Value.AsSpan(), y.AsSpan());
         return new Variable(y);
+    }
+
+    /// <summary>The inference kernel for the current weights, packed again only when they changed since the last call.</summary>
+    private Fp32Conv2d Packed()
+    {
+        ReadOnlySpan<float> weights = Weight.Value.AsSpan();
+        if (_packed is null || _packedFrom is null || !weights.SequenceEqual(_packedFrom))
+        {
+            _packed = new Fp32Conv2d(Geometry, weights);
+            _packedFrom = weights.ToArray();
+        }
+
+        return _packed;
     }
 
     /// <inheritdoc/>

@@ -48,6 +48,17 @@ public class Conv2dShapesTests
     }
 
     [Fact]
+    public void Inference_sees_weight_edits_made_after_an_earlier_call()
+    {
+        var conv = new Conv2d(1, 1, (1, 2), (1, 1), (0, 0, 0, 0), (1, 1), bias: false);
+        new float[] { 1, 2 }.CopyTo(conv.Weight.Value.AsSpan());
+        var x = new Tensor([1, 10, 100], 1, 1, 1, 3);
+        Assert.Equal([21f, 210f], conv.Forward(x).AsSpan().ToArray());
+        conv.Weight.Value.AsSpan()[1] = -1;   // in place, as quantization passes and optimizers do
+        Assert.Equal([-9f, -90f], conv.Forward(x).AsSpan().ToArray());
+    }
+
+    [Fact]
     public void Exposes_per_axis_sizes_and_keeps_the_square_properties()
     {
         var conv = new Conv2d(2, 4, (3, 5), (2, 1), (0, 1, 2, 3), (1, 2), bias: false);
