@@ -145,6 +145,24 @@ public sealed class GraphImportTests
     }
 
     [Fact]
+    public void Unnamed_layers_are_named_by_op_type_and_forward_needs_one_input_and_output()
+    {
+        var graph = new GraphProto { Name = "two" };
+        graph.Input.Add(Value("A", FloatType, 1, 2));
+        graph.Input.Add(Value("B", FloatType, 1, 2));
+        graph.Output.Add(Value("Y", FloatType, 1, 2));
+        graph.Initializer.Add(Floats("W", [2, 2], 1, 0, 0, 1));
+        graph.Node.Add(Node("MatMul", ["A", "W"], ["AW"]));
+        graph.Node.Add(Node("MatMul", ["AW", "W"], ["AWW"]));
+        graph.Node.Add(Node("Add", ["AWW", "B"], ["Y"]));
+        GraphModule module = Model(graph).Load().ToGraphModule();
+        Assert.Equal(["matmul", "matmul_1"], module.NamedChildren().Select(c => c.Name));
+        Assert.Throws<InvalidOperationException>(() => module.Forward(new Tensor(1, 2)));
+        var y = module.Run(new Dictionary<string, Tensor> { ["A"] = new Tensor([1, 2], 1, 2), ["B"] = new Tensor([10, 20], 1, 2) });
+        Assert.Equal([11f, 22f], y["Y"].AsSpan().ToArray());
+    }
+
+    [Fact]
     public void A_node_that_rejects_its_inputs_is_named()
     {
         var graph = new GraphProto { Name = "reshape" };

@@ -10,7 +10,7 @@ internal sealed partial class GraphImporter
     /// <c>Conv</c> with constant weights as an <see cref="Conv2d"/>: 2-D as it is, 1-D ([N, C, L]) as a 1 × k kernel
     /// over a height-1 image.
     /// </summary>
-    private GraphNode Conv(OnnxNode node, Func<Module, LayerInput, int, GraphNode> layer)
+    private GraphNode Conv(OnnxNode node, Func<Module, LayerInput, GraphNode> layer)
     {
         OnnxTensor w = ConstantInput(node, 1, "weights");
         OnnxTensor? b = OptionalConstant(node, 2, "bias");
@@ -43,7 +43,7 @@ internal sealed partial class GraphImporter
         w.ToFloats().CopyTo(conv.Weight.Value.AsSpan());
         if (b is not null)
             CopyExact(node, b, conv.Bias!.Value, "bias");
-        return layer(conv, spatial == 2 ? LayerInput.AsIs : LayerInput.Conv1d, 1);
+        return layer(conv, spatial == 2 ? LayerInput.AsIs : LayerInput.Conv1d);
     }
 
     /// <summary>2-D <c>ConvTranspose</c> with constant weights, packed once.</summary>

@@ -77,10 +77,11 @@ internal sealed partial class GraphImporter
     {
         string name = node.Name.Length > 0 ? node.Name : node.Label;
         GraphNode Op(GraphKernel kernel) => new(name, node.OpType, node.Inputs.ToArray(), node.Outputs.ToArray(), kernel);
-        GraphNode Layer(Module module, LayerInput mode, int inputs = 1)
+        // A layer node reads only its activation: the weights now live in the module.
+        GraphNode Layer(Module module, LayerInput mode)
         {
-            string moduleName = AddLayer(name, module);
-            return new(name, node.OpType, node.Inputs.Take(inputs).ToArray(), node.Outputs.ToArray(), GraphOps.Layer(moduleName, mode), moduleName);
+            string moduleName = AddLayer(node.Name.Length > 0 ? node.Name : node.OpType.ToLowerInvariant(), module);
+            return new(name, node.OpType, [node.Inputs[0]], node.Outputs.ToArray(), GraphOps.Layer(moduleName, mode), moduleName);
         }
 
         return node.OpType switch
@@ -133,7 +134,7 @@ internal sealed partial class GraphImporter
         };
     }
 
-    /// <summary>Registers a layer under a module-safe, unique version of the node's name.</summary>
+    /// <summary>Registers a layer under a module-safe, unique version of the node's name (or op type).</summary>
     private string AddLayer(string nodeName, Module module)
     {
         string baseName = new(nodeName.Select(c => char.IsLetterOrDigit(c) || c == '_' ? c : '_').ToArray());
