@@ -20,6 +20,8 @@ public sealed class GraphModuleAssetTests(ITestOutputHelper output)
         GraphModule graph = model.ToGraphModule();
         Assert.Equal(53, graph.Modules<Nn.Conv2d>().Count());
         Assert.Equal(35, graph.Modules<Nn.BatchNorm2d>().Count());
+        // Weights live in the layers, not also among the graph's constants.
+        Assert.DoesNotContain(graph.Constants.Values, t => t.Rank == 4);
         Compare(AssetModels.OcrClassifier, graph, new() { ["x"] = Random(Seed, 2, 3, 48, 192) });
     }
 
@@ -39,6 +41,7 @@ public sealed class GraphModuleAssetTests(ITestOutputHelper output)
     {
         GraphModule graph = OnnxModel.Load(AssetModels.OcrDetector).ToGraphModule();
         Assert.Equal(6, graph.Nodes.Count(n => n.OpType == "Resize"));
+        Assert.DoesNotContain(graph.Constants.Values, t => t.Rank == 4);   // ConvTranspose weights were packed at import
         // Noise gives a map of near-zero probabilities; dark strokes on a light page give the detector text to find.
         Compare(AssetModels.OcrDetector, graph, new() { ["x"] = Page(Seed, 160, 224) });
     }

@@ -77,6 +77,10 @@ internal sealed partial class GraphImporter
     {
         string name = node.Name.Length > 0 ? node.Name : node.Label;
         GraphNode Op(GraphKernel kernel) => new(name, node.OpType, node.Inputs.ToArray(), node.Outputs.ToArray(), kernel);
+
+        // An op whose constant inputs were consumed at import reads only the listed ones (the rest become omitted inputs).
+        GraphNode OpReading(GraphKernel kernel, params int[] read) =>
+            new(name, node.OpType, node.Inputs.Select((input, i) => read.Contains(i) ? input : "").ToArray(), node.Outputs.ToArray(), kernel);
         // A layer node reads only its activation: the weights now live in the module.
         GraphNode Layer(Module module, LayerInput mode)
         {
@@ -87,7 +91,7 @@ internal sealed partial class GraphImporter
         return node.OpType switch
         {
             "Conv" => Conv(node, Layer),
-            "ConvTranspose" => Op(ConvTranspose(node)),
+            "ConvTranspose" => OpReading(ConvTranspose(node), 0),
             "BatchNormalization" => Layer(BatchNorm(node), LayerInput.AsIs),
             "Gemm" => Layer(Gemm(node), LayerInput.AsIs),
             "MatMul" => Layer(MatMul(node), LayerInput.Rows),
@@ -129,7 +133,7 @@ internal sealed partial class GraphImporter
             "Pad" => Op(Pad(node)),
             "Resize" => Op(Resize(node)),
             "If" => If(node, name),
-            "LSTM" => Op(Lstm(node)),
+            "LSTM" => OpReading(Lstm(node), 0, 4, 5, 6),
             _ => throw new OnnxFormatException($"Operator {node.OpType} is not supported ({node.Label})."),
         };
     }
