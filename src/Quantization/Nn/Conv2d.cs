@@ -17,8 +17,8 @@ namespace Quantization.Nn;
 /// </remarks>
 public sealed class Conv2d : Module
 {
-    private float[]? _packedFrom;
-    private Fp32Conv2d? _packed;
+    // One reference, so a concurrent caller sees a kernel together with the weights it was packed from.
+    private Packing? _packing;
 
     /// <summary>Creates a layer with a square kernel, the same stride and dilation on both axes and the same padding on every side.</summary>
     /// <exception cref="ArgumentException">The groups do not divide the channel counts, or a size is not positive.</exception>
@@ -138,14 +138,17 @@ public sealed class Conv2d : Module
     private Fp32Conv2d Packed()
     {
         ReadOnlySpan<float> weights = Weight.Value.AsSpan();
-        if (_packed is null || _packedFrom is null || !weights.SequenceEqual(_packedFrom))
+        Packing? packing = _packing;
+        if (packing is null || !weights.SequenceEqual(packing.From))
         {
-            _packed = new Fp32Conv2d(Geometry, weights);
-            _packedFrom = weights.ToArray();
+            packing = new Packing(weights.ToArray(), new Fp32Conv2d(Geometry, weights));
+            _packing = packing;
         }
 
-        return _packed;
+        return packing.Kernel;
     }
+
+    private sealed record Packing(float[] From, Fp32Conv2d Kernel);
 
     /// <inheritdoc/>
     public override string ToString()
