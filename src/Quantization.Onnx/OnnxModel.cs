@@ -1,4 +1,5 @@
 using System.Collections.ObjectModel;
+using Quantization.Graph;
 using Quantization.Onnx.Import;
 
 namespace Quantization.Onnx;
@@ -54,6 +55,13 @@ public sealed class OnnxModel
 
     /// <summary>The main graph.</summary>
     public OnnxGraph Graph { get; }
+
+    /// <summary>
+    /// Translates the model into a runnable <see cref="GraphModule"/> (FP32): convolutions, fully connected layers and
+    /// batch norms become child modules holding the weights; the other operators become graph nodes.
+    /// </summary>
+    /// <exception cref="OnnxFormatException">The model uses an operator or attribute the graph module does not support; the message names the node.</exception>
+    public GraphModule ToGraphModule() => GraphImporter.Import(this);
 
     /// <summary>Reads a model file; external data files are resolved relative to its folder.</summary>
     /// <exception cref="OnnxFormatException">The file is not a valid, supported ONNX model.</exception>

@@ -12,7 +12,9 @@ internal static class BatchNormFolding
     public static Conv2d Fold(Conv2d conv, BatchNorm bn)
     {
         CheckChannels(conv.OutChannels, bn, "Conv2d");
-        var folded = new Conv2d(conv.InChannels, conv.OutChannels, conv.KernelSize, conv.Stride, conv.Padding, conv.Dilation, conv.Groups, bias: true);
+        var g = conv.Geometry;
+        var folded = new Conv2d(g.InChannels, g.OutChannels, (g.KernelH, g.KernelW), (g.StrideH, g.StrideW),
+            (g.PadTop, g.PadLeft, g.PadBottom, g.PadRight), (g.DilationH, g.DilationW), g.Groups, bias: true);
         var (weight, bias) = Fold(conv.Weight.Value, conv.Bias?.Value, bn);
         weight.AsSpan().CopyTo(folded.Weight.Value.AsSpan());
         bias.AsSpan().CopyTo(folded.Bias!.Value.AsSpan());

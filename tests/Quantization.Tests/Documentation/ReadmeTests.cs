@@ -1,7 +1,8 @@
 using System.Text.RegularExpressions;
 using Quantization.Assets;
-using Quantization.Nn.Models;
+using Quantization.Graph;
 using Quantization.Nn;
+using Quantization.Nn.Models;
 using Quantization.Observers;
 using Quantization.Onnx;
 using Quantization.Tests.Assets;
@@ -212,6 +213,24 @@ public partial class ReadmeTests
         }
 
         static int Argmax(Tensor logits) => System.Numerics.Tensors.TensorPrimitives.IndexOfMax(logits.AsSpan());
+    }
+
+    [Fact]
+    public void Graph_module_example()
+    {
+        string modelPath = Path.Combine(new AssetCache().GetPackageDirectory(AssetPackages.OpenWakeWord), "models", "hello_deepa.onnx");
+
+        GraphModule module = OnnxModel.Load(modelPath).ToGraphModule();
+        Tensor features = new Tensor(1, 25, 96);                        // one input, one output: Forward
+        Tensor score = module.Forward(features);                        // [1, 1], a probability
+        IReadOnlyDictionary<string, Tensor> outputs = module.Run(new Dictionary<string, Tensor> { ["onnx::Flatten_0"] = features });
+        string firstLayer = module.Nodes.First(n => n.ModuleName is not null).ModuleName!;   // "layer1_Gemm", a Linear
+
+        Assert.Equal([1, 1], score.Shape.ToArray());
+        Assert.InRange(score.AsSpan()[0], 0f, 1f);
+        Assert.Equal(score.AsSpan().ToArray(), outputs["39"].AsSpan().ToArray());
+        Assert.Equal("layer1_Gemm", firstLayer);
+        Assert.IsType<Quantization.Nn.Linear>(module.GetSubmodule(firstLayer));
     }
 
     [Fact]

@@ -309,4 +309,20 @@ public class WorkflowTests
         var report = Quantizer.CompareModels(new Residual(), quantized, x);
         Assert.Equal(["conv1", "conv2"], report.Select(r => r.Name));
     }
+
+    [Fact]
+    public void Folding_keeps_non_square_kernels_and_asymmetric_padding()
+    {
+        Init.ManualSeed(13);
+        var conv = new Conv2d(3, 4, (3, 1), (2, 1), (1, 0, 2, 0), (1, 1));
+        var bn = new BatchNorm2d(4);
+        RandomizeBatchNorm(bn, 5);
+        var model = new Sequential(conv, bn).Eval();
+        var x = TestData.Random(4, 1f, 2, 3, 9, 5);
+        var expected = model.Forward(x);
+        Quantizer.FuseModules(model, [["0", "1"]]);
+        var actual = model.Forward(x);
+        Assert.Equal(expected.Shape.ToArray(), actual.Shape.ToArray());
+        Assert.True(TestData.Sqnr(expected, actual) > 90, $"SQNR {TestData.Sqnr(expected, actual):F1} dB");
+    }
 }

@@ -1,0 +1,51 @@
+namespace Quantization.Graph;
+
+/// <summary>
+/// Computes a node's outputs from its inputs (null for an omitted optional input) within <paramref name="scope"/>,
+/// which resolves layer modules and, for control flow, the enclosing values.
+/// </summary>
+internal delegate Tensor[] GraphKernel(Tensor?[] inputs, GraphScope scope);
+
+/// <summary>
+/// One step of a <see cref="GraphModule"/>: an operator (<see cref="OpType"/>, ONNX names) reading and writing named
+/// values. Layer nodes (convolutions, fully connected layers, batch norms) run the child module named
+/// <see cref="ModuleName"/>, so replacing that child (<see cref="Nn.Module.SetSubmodule"/>) changes what the node
+/// runs; other nodes run the core ops.
+/// </summary>
+public sealed class GraphNode
+{
+    internal GraphNode(string name, string opType, string[] inputs, string[] outputs, GraphKernel kernel, string? moduleName = null, string[]? capturedNames = null)
+    {
+        Name = name;
+        OpType = opType;
+        Inputs = inputs.AsReadOnly();
+        Outputs = outputs.AsReadOnly();
+        Kernel = kernel;
+        ModuleName = moduleName;
+        CapturedNames = capturedNames ?? [];
+    }
+
+    /// <summary>The node's name, used in messages (ONNX names may be empty; the importer then labels by position).</summary>
+    public string Name { get; }
+
+    /// <summary>The operator, e.g. <c>Conv</c> or <c>Reshape</c>.</summary>
+    public string OpType { get; }
+
+    /// <summary>The values read, in operator order; an empty name is an omitted optional input.</summary>
+    public IReadOnlyList<string> Inputs { get; }
+
+    /// <summary>The values written; an empty name is an output nobody reads.</summary>
+    public IReadOnlyList<string> Outputs { get; }
+
+    /// <summary>The child module a layer node runs, or null for an op node.</summary>
+    public string? ModuleName { get; }
+
+    /// <summary>Values the node reads besides <see cref="Inputs"/> (names its subgraphs take from the enclosing scope).</summary>
+    internal string[] CapturedNames { get; }
+
+    internal GraphKernel Kernel { get; }
+
+    /// <inheritdoc/>
+    public override string ToString() =>
+        $"{Name} ({OpType}{(ModuleName is null ? "" : " -> " + ModuleName)}): ({string.Join(", ", Inputs)}) -> ({string.Join(", ", Outputs)})";
+}

@@ -1,0 +1,121 @@
+using Quantization.Kernels.Conv;
+using Quantization.Nn;
+
+namespace Quantization.Graph;
+
+/// <summary>How a layer node hands its input to the module and shapes the result back.</summary>
+internal enum LayerInput
+{
+    /// <summary>The input as it is.</summary>
+    AsIs,
+
+    /// <summary>[..., K] viewed as [rows, K] for a fully connected layer, and [rows, N] back to [..., N].</summary>
+    Rows,
+
+    /// <summary>A 1-D convolution's [N, C, L] viewed as [N, C, 1, L] for a 2-D convolution, and back.</summary>
+    Conv1d,
+}
+
+internal static partial class GraphOps
+{
+    /// <summary>Runs the child module <paramref name="moduleName"/> of the graph on input 0 (looked up per call, so swaps take effect).</summary>
+    public static GraphKernel Layer(string moduleName, LayerInput mode) => (inputs, scope) =>
+    {
+        Tensor x = Required(inputs, 0);
+        Module layer = scope.Owner.Layer(moduleName);
+        switch (mode)
+        {
+            case LayerInput.Rows:
+            {
+                int k = x.Shape[^1];
+                Tensor y = layer.Forward(new Variable(x.Reshape(-1, k))).Value;
+                int[] shape = [.. x.Shape[..^1], y.Shape[^1]];
+                return [y.Reshape(shape)];
+            }
+
+            case LayerInput.Conv1d:
+            {
+                if (x.Rank != 3)
+                    throw new ArgumentException($"A 1-D convolution needs an input [N, C, L], not {Tensor.FormatShape(x.Shape)}.");
+                Tensor y = layer.Forward(new Variable(x.Reshape(x.Shape[0], x.Shape[1], 1, x.Shape[2]))).Value;
+                return [y.Reshape(y.Shape[0], y.Shape[1], y.Shape[3])];
+            }
+
+            default:
+                return [layer.Forward(new Variable(x)).Value];
+        }
+    };
+
+    /// <summary>A transposed 2-D convolution with constant weights (packed once) and optional bias.</summary>
+    public static GraphKernel ConvTranspose(Fp32ConvTranspose2d conv, float[]? bias) => (inputs, _) =>
+    {
+        Tensor x = Required(inputs, 0);
+        var g = conv.Geometry;
+        if (x.Rank != 4 || x.Shape[1] != g.InChannels)
+            throw new ArgumentException($"ConvTranspose needs an input (N, {g.InChannels}, H, W), not {Tensor.FormatShape(x.Shape)}.");
+        int n = x.Shape[0], h = x.Shape[2], w = x.Shape[3];
+        g.ValidateInput(h, w, "input");
+        var y = new Tensor(n, g.OutChannels, g.OutputHeight(h), g.OutputWidth(w));
+        conv.Run(x.AsSpan(), n, h, w, bias, y.AsSpan());
+        return [y];
+    };
+
+    /// <summary>
+    /// ONNX <c>MaxPool</c> over NCHW: windows of <c>kernel</c> taps spaced by <c>dilation</c>, padding that never wins,
+    /// output length <c>floor</c> (or with <paramref name="ceilMode"/> <c>ceil</c>) of
+    /// <c>(in + pads − dilation · (k − 1) − 1) / stride + 1</c>, dropping a last window that would start in the end padding.
+    /// </summary>
+    public static GraphKernel MaxPool(int[] kernel, int[] strides, int[] pads, int[] dilations, bool ceilMode) => (inputs, _) =>
+    {
+        Tensor x = Required(inputs, 0);
+        if (x.Rank != 4)
+            throw new ArgumentException($"MaxPool supports 2-D pooling of (N, C, H, W), not {Tensor.FormatShape(x.Shape)}.");
+        int n = x.Shape[0], c = x.Shape[1], h = x.Shape[2], w = x.Shape[3];
+        int oh = PoolLength(h, kernel[0], strides[0], pads[0], pads[2], dilations[0], ceilMode);
+        int ow = PoolLength(w, kernel[1], strides[1], pads[1], pads[3], dilations[1], ceilMode);
+        if (oh <= 0 || ow <= 0)
+            throw new ArgumentException($"An input of {h}×{w} is too small for a {kernel[0]}×{kernel[1]} pooling window.");
+        var y = new Tensor(n, c, oh, ow);
+        var xs = x.AsSpan();
+        var ys = y.AsSpan();
+        for (int plane = 0; plane < n * c; plane++)
+        {
+            var input = xs.Slice(plane * h * w, h * w);
+            var output = ys.Slice(plane * oh * ow, oh * ow);
+            for (int i = 0; i < oh; i++)
+            {
+                for (int j = 0; j < ow; j++)
+                {
+                    float best = float.NegativeInfinity;
+                    for (int ki = 0; ki < kernel[0]; ki++)
+                    {
+                        int ih = i * strides[0] - pads[0] + ki * dilations[0];
+                        if ((uint)ih >= (uint)h)
+                            continue;
+                        for (int kj = 0; kj < kernel[1]; kj++)
+                        {
+                            int iw = j * strides[1] - pads[1] + kj * dilations[1];
+                            if ((uint)iw < (uint)w && (input[ih * w + iw] > best || float.IsNaN(input[ih * w + iw])))
+                                best = input[ih * w + iw];
+                        }
+                    }
+
+                    output[i * ow + j] = best;
+                }
+            }
+        }
+
+        return [y];
+    };
+
+    private static int PoolLength(int length, int kernel, int stride, int padBegin, int padEnd, int dilation, bool ceilMode)
+    {
+        int span = length + padBegin + padEnd - dilation * (kernel - 1) - 1;
+        if (span < 0)
+            return 0;
+        int result = (ceilMode ? (span + stride - 1) / stride : span / stride) + 1;
+        if (ceilMode && (result - 1) * stride >= length + padBegin)
+            result--;
+        return result;
+    }
+}
