@@ -55,21 +55,39 @@ internal sealed class GraphBody
     }
 
     /// <summary>Runs the nodes in <paramref name="scope"/> (which already holds the inputs) and returns the outputs in order.</summary>
+    /// <remarks>
+    /// Buffer reuse: every tensor a node returns is counted per name bound to it here. When a node reads a value for
+    /// the last time and that tensor has no other name, it is donated to the node, which may write its output into it
+    /// (elementwise ops do), so a deep network does not allocate a fresh activation per op. Outputs of nodes that may
+    /// return a tensor they did not create (one of their inputs, or for If a branch's value) are pinned and never donated,
+    /// nor are graph inputs and constants, which this body never counts.
+    /// </remarks>
     /// <exception cref="ArgumentException">A node rejects its inputs; the message names the node.</exception>
     public Tensor[] Run(GraphScope scope)
     {
         foreach (var (name, value) in Constants)
             scope.Set(name, value);
+        var names = new Dictionary<Tensor, int>(ReferenceEqualityComparer.Instance);
+        var pinned = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
+        var donated = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
         for (int i = 0; i < Nodes.Count; i++)
         {
             GraphNode node = Nodes[i];
             var inputs = new Tensor?[node.Inputs.Count];
+            scope.Donated.Clear();
             for (int k = 0; k < inputs.Length; k++)
             {
                 string name = node.Inputs[k];
-                if (name.Length > 0)
-                    inputs[k] = scope.TryGet(name, out var v) ? v : throw new InvalidOperationException($"Node {node.Name} reads '{name}', which has no value.");
+                if (name.Length == 0)
+                    continue;
+                Tensor value = scope.TryGet(name, out var v) ? v : throw new InvalidOperationException($"Node {node.Name} reads '{name}', which has no value.");
+                inputs[k] = value;
+                if (Array.IndexOf(_releaseAfter[i], name) >= 0 && names.GetValueOrDefault(value) == 1 && !pinned.Contains(value))
+                    scope.Donated.Add(value);
             }
+
+            donated.Clear();
+            donated.UnionWith(scope.Donated);
 
             Tensor[] outputs;
             try
@@ -80,15 +98,30 @@ internal sealed class GraphBody
             {
                 throw new ArgumentException($"Node {node.Name} ({node.OpType}): {e.Message}", e);
             }
+            finally
+            {
+                scope.Donated.Clear();
+            }
 
             for (int k = 0; k < node.Outputs.Count && k < outputs.Length; k++)
             {
-                if (node.Outputs[k].Length > 0)
-                    scope.Set(node.Outputs[k], outputs[k]);
+                if (node.Outputs[k].Length == 0)
+                    continue;
+                Tensor output = outputs[k];
+                scope.Set(node.Outputs[k], output);
+                names[output] = names.GetValueOrDefault(output) + 1;
+                // An input passed through (Identity, a no-op reshape, a swapped-in identity layer) may be a constant or
+                // a caller's tensor, and a branch output may belong to an enclosing scope: never overwrite those.
+                if (node.OpType == "If" || (!donated.Contains(output) && Array.Exists(inputs, t => ReferenceEquals(t, output))))
+                    pinned.Add(output);
             }
 
             foreach (string name in _releaseAfter[i])
+            {
+                if (scope.TryGet(name, out var released) && names.TryGetValue(released, out int count))
+                    names[released] = count - 1;
                 scope.Remove(name);
+            }
         }
 
         var result = new Tensor[Outputs.Count];

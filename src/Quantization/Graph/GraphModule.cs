@@ -22,6 +22,8 @@ public sealed record GraphInput(string Name, IReadOnlyList<int?>? Shape);
 /// <c>Cast</c> to an integer type, <c>Equal</c>) are held as floats with integral values — exact up to 2^24, far above
 /// any shape or index these models compute. Integer operands are read back by rounding toward zero, and values beyond
 /// ±2^63 (the INT64 extremes ONNX uses for "to the end" in <c>Slice</c>) saturate to the INT64 extremes.
+/// A run frees each intermediate value after its last reader and lets elementwise nodes write into inputs nobody
+/// reads again; the caller's input tensors and the graph's constants are never written.
 /// </remarks>
 public sealed class GraphModule : Module
 {

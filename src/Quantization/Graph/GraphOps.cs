@@ -52,10 +52,10 @@ internal static partial class GraphOps
     public static GraphKernel Identity() => (inputs, _) => [Required(inputs, 0)];
 
     /// <summary>Applies a span operation elementwise into a new tensor of the same shape.</summary>
-    public static GraphKernel Map(SpanMap op) => (inputs, _) =>
+    public static GraphKernel Map(SpanMap op) => (inputs, scope) =>
     {
         Tensor x = Required(inputs, 0);
-        var y = new Tensor(x.Shape);
+        Tensor y = scope.Output(x, x.Shape);
         op(x.AsSpan(), y.AsSpan());
         return [y];
     };
@@ -87,12 +87,12 @@ internal static partial class GraphOps
     /// <c>y = min(max(x, lo), hi)</c>; the bounds come from the attributes (opset &lt; 11) or from the optional scalar
     /// inputs 1 and 2 (opset 11+), and an absent bound does not clip.
     /// </summary>
-    public static GraphKernel Clip(float min, float max) => (inputs, _) =>
+    public static GraphKernel Clip(float min, float max) => (inputs, scope) =>
     {
         Tensor x = Required(inputs, 0);
         float lo = inputs.Length > 1 && inputs[1] is Tensor a ? Scalar(a, "min") : min;
         float hi = inputs.Length > 2 && inputs[2] is Tensor b ? Scalar(b, "max") : max;
-        var y = new Tensor(x.Shape);
+        Tensor y = scope.Output(x, x.Shape);
         TensorPrimitives.Max(x.AsSpan(), lo, y.AsSpan());
         TensorPrimitives.Min(y.AsSpan(), hi, y.AsSpan());
         return [y];
@@ -120,13 +120,20 @@ internal static partial class GraphOps
         }
     });
 
-    public static GraphKernel Add() => (inputs, _) => [ElementwiseOps.Add(Required(inputs, 0), Required(inputs, 1))];
+    public static GraphKernel Add() => Binary(ElementwiseOps.Add);
 
-    public static GraphKernel Sub() => (inputs, _) => [ElementwiseOps.Sub(Required(inputs, 0), Required(inputs, 1))];
+    public static GraphKernel Sub() => Binary(ElementwiseOps.Sub);
 
-    public static GraphKernel Mul() => (inputs, _) => [ElementwiseOps.Mul(Required(inputs, 0), Required(inputs, 1))];
+    public static GraphKernel Mul() => Binary(ElementwiseOps.Mul);
 
-    public static GraphKernel Div() => (inputs, _) => [ElementwiseOps.Div(Required(inputs, 0), Required(inputs, 1))];
+    public static GraphKernel Div() => Binary(ElementwiseOps.Div);
+
+    /// <summary>A broadcasting binary op that writes into a donated operand of the output's shape when there is one.</summary>
+    private static GraphKernel Binary(Func<Tensor, Tensor, Tensor?, Tensor> op) => (inputs, scope) =>
+    {
+        Tensor a = Required(inputs, 0), b = Required(inputs, 1);
+        return [op(a, b, scope.DonatedWithShape(Shapes.Broadcast(a.Shape, b.Shape), a, b))];
+    };
 
     /// <summary><c>x^p</c> with broadcasting; a scalar exponent 2 is <c>x · x</c>, exactly as ONNX Runtime computes it.</summary>
     public static GraphKernel Pow() => (inputs, _) =>

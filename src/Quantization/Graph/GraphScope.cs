@@ -18,6 +18,31 @@ internal sealed class GraphScope(GraphModule owner, GraphScope? parent)
 
     public void Remove(string name) => _values.Remove(name);
 
+    /// <summary>
+    /// Inputs of the running node that it may overwrite: values this body produced, read for the last time here,
+    /// and bound to no other name (see <see cref="GraphBody"/>).
+    /// </summary>
+    internal HashSet<Tensor> Donated { get; } = new(ReferenceEqualityComparer.Instance);
+
+    /// <summary>
+    /// A tensor of <paramref name="shape"/> for a node's output: <paramref name="input"/> itself when it is donated and
+    /// has that shape (elementwise kernels read each position before writing it), else a new one.
+    /// </summary>
+    public Tensor Output(Tensor input, ReadOnlySpan<int> shape) =>
+        Donated.Remove(input) && input.HasShape(shape) ? input : new Tensor(shape);
+
+    /// <summary>A donated input among <paramref name="candidates"/> with <paramref name="shape"/>, or null.</summary>
+    public Tensor? DonatedWithShape(ReadOnlySpan<int> shape, params ReadOnlySpan<Tensor> candidates)
+    {
+        foreach (Tensor t in candidates)
+        {
+            if (t.HasShape(shape) && Donated.Remove(t))
+                return t;
+        }
+
+        return null;
+    }
+
     /// <summary>A scope for a subgraph that runs inside this one.</summary>
     public GraphScope Child() => new(Owner, this);
 }

@@ -8,17 +8,21 @@ namespace Quantization.Ops;
 /// </summary>
 internal static class ElementwiseOps
 {
+    /// <param name="a">The first operand.</param>
+    /// <param name="b">The second operand.</param>
+    /// <param name="destination">Where to write, or null for a new tensor; it must have the broadcast shape and may be
+    /// <paramref name="a"/> or <paramref name="b"/> itself (each output reads only its own position of a full-shape operand).</param>
     /// <exception cref="ArgumentException">The shapes do not broadcast.</exception>
-    public static Tensor Add(Tensor a, Tensor b) => Apply(a, b, TensorPrimitives.Add, TensorPrimitives.Add, (x, y, d) => TensorPrimitives.Add(y, x, d));
+    public static Tensor Add(Tensor a, Tensor b, Tensor? destination = null) => Apply(a, b, destination, TensorPrimitives.Add, TensorPrimitives.Add, (x, y, d) => TensorPrimitives.Add(y, x, d));
 
     /// <inheritdoc cref="Add"/>
-    public static Tensor Sub(Tensor a, Tensor b) => Apply(a, b, TensorPrimitives.Subtract, TensorPrimitives.Subtract, TensorPrimitives.Subtract);
+    public static Tensor Sub(Tensor a, Tensor b, Tensor? destination = null) => Apply(a, b, destination, TensorPrimitives.Subtract, TensorPrimitives.Subtract, TensorPrimitives.Subtract);
 
     /// <inheritdoc cref="Add"/>
-    public static Tensor Mul(Tensor a, Tensor b) => Apply(a, b, TensorPrimitives.Multiply, TensorPrimitives.Multiply, (x, y, d) => TensorPrimitives.Multiply(y, x, d));
+    public static Tensor Mul(Tensor a, Tensor b, Tensor? destination = null) => Apply(a, b, destination, TensorPrimitives.Multiply, TensorPrimitives.Multiply, (x, y, d) => TensorPrimitives.Multiply(y, x, d));
 
     /// <inheritdoc cref="Add"/>
-    public static Tensor Div(Tensor a, Tensor b) => Apply(a, b, TensorPrimitives.Divide, TensorPrimitives.Divide, TensorPrimitives.Divide);
+    public static Tensor Div(Tensor a, Tensor b, Tensor? destination = null) => Apply(a, b, destination, TensorPrimitives.Divide, TensorPrimitives.Divide, TensorPrimitives.Divide);
 
     private delegate void SpanOp(ReadOnlySpan<float> x, ReadOnlySpan<float> y, Span<float> destination);
 
@@ -29,10 +33,12 @@ internal static class ElementwiseOps
     // Below this many elements per broadcast value, per-block calls cost more than broadcasting into a buffer.
     private const int MinBlock = 8;
 
-    private static Tensor Apply(Tensor a, Tensor b, SpanOp op, SpanScalarOp opScalarRight, ScalarSpanOp opScalarLeft)
+    private static Tensor Apply(Tensor a, Tensor b, Tensor? destination, SpanOp op, SpanScalarOp opScalarRight, ScalarSpanOp opScalarLeft)
     {
         int[] shape = Shapes.Broadcast(a.Shape, b.Shape);
-        var y = new Tensor(shape);
+        if (destination is not null && !destination.HasShape(shape))
+            throw new ArgumentException($"The destination has shape {Tensor.FormatShape(destination.Shape)}, not the broadcast shape {Tensor.FormatShape(shape)}.", nameof(destination));
+        Tensor y = destination ?? new Tensor(shape);
         var ys = y.AsSpan();
         // The common cases of a network (a bias per channel, a scalar, a scale per row) run as vector ops over
         // blocks of the full-shape operand, without materializing the broadcast one.

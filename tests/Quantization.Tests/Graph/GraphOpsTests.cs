@@ -10,8 +10,8 @@ public class GraphOpsTests
 
     private static Tensor T(float[] values, params int[] shape) => new(values, shape);
 
-    /// <summary>Runs an op kernel (op nodes never touch the scope) and returns its outputs.</summary>
-    private static Tensor[] Run(GraphKernel kernel, params Tensor?[] inputs) => kernel(inputs, null!);
+    /// <summary>Runs an op kernel (op nodes use the scope only for buffer donation; nothing is donated here) and returns its outputs.</summary>
+    private static Tensor[] Run(GraphKernel kernel, params Tensor?[] inputs) => kernel(inputs, new GraphScope(null!, null));
 
     private static Tensor Run1(GraphKernel kernel, params Tensor?[] inputs) => Run(kernel, inputs)[0];
 

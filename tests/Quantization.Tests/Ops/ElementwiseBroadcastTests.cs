@@ -34,6 +34,30 @@ public class ElementwiseBroadcastTests
         Check(a, b, ElementwiseOps.Div(a, b), (x, y) => x / y);
     }
 
+    [Theory]
+    [MemberData(nameof(Shapes))]
+    public void Writing_into_a_full_shape_operand_gives_the_same_values(int[] shapeA, int[] shapeB)
+    {
+        var rng = new Random(12);
+        Tensor a = Fill(shapeA, rng), b = Fill(shapeB, rng);
+        Tensor expected = ElementwiseOps.Sub(a, b);
+        if (a.HasShape(expected.Shape))
+        {
+            Tensor inPlace = a.Clone();
+            Assert.Same(inPlace, ElementwiseOps.Sub(inPlace, b, inPlace));
+            Assert.Equal(expected.AsSpan().ToArray(), inPlace.AsSpan().ToArray());
+        }
+
+        if (b.HasShape(expected.Shape))
+        {
+            Tensor inPlace = b.Clone();
+            Assert.Same(inPlace, ElementwiseOps.Sub(a, inPlace, inPlace));
+            Assert.Equal(expected.AsSpan().ToArray(), inPlace.AsSpan().ToArray());
+        }
+
+        Assert.Throws<ArgumentException>(() => ElementwiseOps.Sub(a, b, new Tensor(7)));
+    }
+
     private static Tensor Fill(int[] shape, Random rng)
     {
         var t = new Tensor(shape);
