@@ -325,4 +325,32 @@ public class WorkflowTests
         Assert.Equal(expected.Shape.ToArray(), actual.Shape.ToArray());
         Assert.True(TestData.Sqnr(expected, actual) > 90, $"SQNR {TestData.Sqnr(expected, actual):F1} dB");
     }
+
+    [Fact]
+    public void Converted_FloatFunctional_multiplies_and_concatenates_on_quantized_data()
+    {
+        var fn = new FloatFunctional();
+        var a = TestData.Random(1, 2f, 2, 3, 4);
+        var b = TestData.Random(2, 1f, 2, 3, 4);
+        var prepared = (FloatFunctional)Quantizer.Prepare(fn, QConfig.GetDefault(QuantBackend.Qnnpack));
+        prepared.Mul(new Variable(a), new Variable(b));
+        prepared.Cat([new Variable(a), new Variable(b)], dim: 1);
+        var converted = (FloatFunctional)Quantizer.Convert(prepared);
+        var qa = QuantizedTensor.Quantize(a, QuantParams.PerTensorAffine(4f / 255, 128, QuantDType.QUInt8));
+        var qb = QuantizedTensor.Quantize(b, QuantParams.PerTensorAffine(2f / 255, 100, QuantDType.QUInt8));
+
+        var product = converted.Mul(new Variable(qa), new Variable(qb)).Quantized!;
+        var expectedProduct = new byte[qa.Length];
+        Quantization.Kernels.Quantized.QuantizedOpsReference.Mul(qa.AsUInt8Span(), qa.QParams.Scale, qa.QParams.ZeroPoint,
+            qb.AsUInt8Span(), qb.QParams.Scale, qb.QParams.ZeroPoint, product.QParams.Scale, product.QParams.ZeroPoint, false, expectedProduct);
+        Assert.Equal(expectedProduct.Select(v => (int)v), product.IntRepr());
+
+        var cat = converted.Cat([new Variable(qa), new Variable(qb)], dim: 1).Quantized!;
+        Assert.Equal([2, 6, 4], cat.Shape.ToArray());
+        var ra = QuantizedTensor.Quantize(qa.Dequantize(), cat.QParams).IntRepr();
+        var rb = QuantizedTensor.Quantize(qb.Dequantize(), cat.QParams).IntRepr();
+        // Image 0 holds a's 12 codes then b's 12; image 1 likewise.
+        Assert.Equal(ra[..12].Concat(rb[..12]).Concat(ra[12..]).Concat(rb[12..]), cat.IntRepr());
+        Assert.Throws<ArgumentException>(() => converted.Cat([new Variable(qa), new Variable(b)], dim: 1));
+    }
 }
