@@ -1,0 +1,1 @@
+return Quantization.Cli.Cli.Run(args, Console.Out, Console.Error);
