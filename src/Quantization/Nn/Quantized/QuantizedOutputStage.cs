@@ -14,7 +14,8 @@ namespace Quantization.Nn.Quantized;
 internal sealed class QuantizedOutputStage
 {
     private readonly float[] _weightScales;
-    private (float InputScale, float OutputScale, int OutputZeroPoint, Int8GemmEpilogue Epilogue)? _cached;
+    // One reference, replaced whole, so concurrent inference never sees a torn cache entry.
+    private Cached? _cached;
 
     /// <summary>Quantizes <paramref name="weight"/> with <paramref name="weightObserver"/>, which is fed the weights first; the bias is copied.</summary>
     public QuantizedOutputStage(Tensor weight, Tensor? bias, Observer weightObserver, bool relu)
@@ -64,7 +65,7 @@ internal sealed class QuantizedOutputStage
         }
 
         var epilogue = Int8GemmEpilogue.Requantize(multipliers, intBias, outputZeroPoint, Relu ? outputZeroPoint : 0, byte.MaxValue, signedOutput: false);
-        _cached = (inputScale, outputScale, outputZeroPoint, epilogue);
+        _cached = new Cached(inputScale, outputScale, outputZeroPoint, epilogue);
         return epilogue;
     }
 
@@ -87,4 +88,6 @@ internal sealed class QuantizedOutputStage
             throw new ArgumentException($"Per-channel weights must be quantized along axis 0 (the output channels), not {qparams.Axis}.", nameof(observer));
         return QuantizedTensor.Quantize(weight, qparams);
     }
+
+    private sealed record Cached(float InputScale, float OutputScale, int OutputZeroPoint, Int8GemmEpilogue Epilogue);
 }
