@@ -37,9 +37,9 @@ public sealed class QdqExportTests(ITestOutputHelper output)
     [Fact]
     public void Ocr_detector_exports_and_runs_in_onnx_runtime_like_our_int8()
     {
-        Tensor[] calibration = [GraphModuleAssetTests.Page(1, 160, 160), GraphModuleAssetTests.Page(2, 160, 160)];
+        Tensor[] calibration = [GraphModuleAssetTests.Page(1, 320, 320), GraphModuleAssetTests.Page(2, 320, 320)];
         var run = QuantizeAndExport(AssetModels.OcrDetector, "x", calibration);
-        var (fp32, ours, ort) = Check(run, GraphModuleAssetTests.Page(3, 160, 160), minSqnrVsFloat: 5);
+        var (fp32, ours, ort) = Check(run, GraphModuleAssetTests.Page(3, 320, 320), minSqnrVsFloat: 5);
         Assert.True(run.Exported.Length <= 0.3 * new FileInfo(AssetModels.OcrDetector).Length);
 
         // What users of the detector see: the text mask (probability > 0.3).
