@@ -31,7 +31,8 @@ public static class OnnxExporter
     /// </para>
     /// <para>
     /// Float layers and all other nodes are written as in the original file (float layers with its weights), and
-    /// float weights no node reads any more are dropped. Models below opset 13 are raised to 13, the first opset with
+    /// float weights no node reads any more are dropped; weights kept in external data files are written into the
+    /// model (one file, at most 2 GiB). Models below opset 13 are raised to 13, the first opset with
     /// per-channel <c>DequantizeLinear</c>, with the operators whose meaning changed rewritten (Clip, Slice, Pad,
     /// Squeeze, Unsqueeze, Resize, Softmax).
     /// </para>
@@ -40,7 +41,7 @@ public static class OnnxExporter
     /// <param name="quantized">The quantized graph.</param>
     /// <param name="path">The file to write (replaced if it exists).</param>
     /// <exception cref="ArgumentException">The graph was not imported from <paramref name="original"/> (its nodes do not match), or a layer is still observed (Convert was not called).</exception>
-    /// <exception cref="NotSupportedException">A layer has a kind that cannot be exported (the message names it), a quantized layer is inside a control-flow subgraph, or the model keeps weights in external data files.</exception>
+    /// <exception cref="NotSupportedException">A layer has a kind that cannot be exported (the message names it) or a quantized layer is inside a control-flow subgraph.</exception>
     public static void SaveQdq(OnnxModel original, GraphModule quantized, string path)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
@@ -61,10 +62,6 @@ public static class OnnxExporter
     {
         ArgumentNullException.ThrowIfNull(original);
         ArgumentNullException.ThrowIfNull(quantized);
-        var model = QdqRewriter.Rewrite(original, quantized);
-        // External paths are relative to the original folder and would not resolve next to the new file.
-        if (model.Graph.Initializer.FirstOrDefault(t => t.DataLocation == TensorProto.Types.DataLocation.External) is { } external)
-            throw new NotSupportedException($"The initializer '{external.Name}' is stored in an external data file; exporting such models is not supported.");
-        return model;
+        return QdqRewriter.Rewrite(original, quantized);
     }
 }

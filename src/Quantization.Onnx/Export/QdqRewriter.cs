@@ -1,3 +1,4 @@
+using Google.Protobuf;
 using Quantization.Graph;
 using Quantization.Nn;
 using Quantization.Nn.Quantized;
@@ -65,6 +66,7 @@ internal sealed class QdqRewriter
         _graph.Node.Clear();
         _graph.Node.Add(nodes);
         RemoveUnusedConstants();
+        InlineExternalData();
     }
 
     /// <summary>Pairs the graph module's layer nodes with the file's nodes, checking that every node corresponds.</summary>
@@ -324,6 +326,17 @@ internal sealed class QdqRewriter
 
         foreach (var node in _graph.Node.Where(n => n.OpType == "Constant" && n.Domain.Length == 0 && !read.Contains(n.Output[0])).ToList())
             _graph.Node.Remove(node);
+    }
+
+    /// <summary>Writes the data of external initializers into the model: their paths are relative to the original file's folder.</summary>
+    private void InlineExternalData()
+    {
+        foreach (var t in _graph.Initializer.Where(t => t.DataLocation == TensorProto.Types.DataLocation.External))
+        {
+            t.RawData = ByteString.CopyFrom(_original.Graph.Initializers[t.Name].ToRawBytes());
+            t.ExternalData.Clear();
+            t.ClearDataLocation();
+        }
     }
 
     private static void AddReads(GraphProto graph, HashSet<string> read)

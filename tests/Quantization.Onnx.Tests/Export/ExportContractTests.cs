@@ -37,6 +37,34 @@ public sealed class ExportContractTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void External_weights_are_written_into_the_exported_model()
+    {
+        string dir = Directory.CreateTempSubdirectory("export").FullName;
+        try
+        {
+            File.WriteAllBytes(Path.Combine(dir, "weights.bin"), [.. BitConverter.GetBytes(1f), .. BitConverter.GetBytes(2f), .. BitConverter.GetBytes(3f), .. BitConverter.GetBytes(4f)]);
+            var proto = ModelBuilder.AddModel();
+            var w = proto.Graph.Initializer[0];
+            w.FloatData.Clear();
+            w.DataLocation = Proto.TensorProto.Types.DataLocation.External;
+            w.ExternalData.Add(new Proto.StringStringEntryProto { Key = "location", Value = "weights.bin" });
+            string path = Path.Combine(dir, "add.onnx");
+            File.WriteAllBytes(path, Google.Protobuf.MessageExtensions.ToByteArray(proto));
+            var model = OnnxModel.Load(path);
+
+            using var stream = new MemoryStream();
+            OnnxExporter.SaveQdq(model, model.ToGraphModule(), stream);
+
+            // Loadable from bytes alone, which external data would not be.
+            Assert.Equal([1f, 2f, 3f, 4f], OnnxModel.Load(stream.ToArray()).Graph.Initializers["W"].ToFloats());
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public void A_graph_imported_from_another_model_is_rejected()
     {
         var graph = OnnxModel.Load(AssetModels.HelloDeepa).ToGraphModule();
