@@ -15,11 +15,11 @@ namespace Quantization.Onnx.Export;
 /// weights become an s8 initializer behind a <c>DequantizeLinear</c> (per channel along the output channels, or per
 /// tensor); the bias becomes int32 at scale <c>input scale · weight scale</c> behind a <c>DequantizeLinear</c> (the
 /// values our INT8 kernel adds); and the output passes through <c>QuantizeLinear → DequantizeLinear</c> with the
-/// calibrated output parameters (after a <c>Relu</c> node when the ReLU is fused). ONNX Runtime fuses each such group
-/// into QLinearConv/QGemm, so it runs the same integer computation. A <see cref="DynamicQuantizedLinear"/> exports
-/// weight-only: s8 weights behind a <c>DequantizeLinear</c> and a float bias, with FP32 activations (ONNX Runtime
-/// then multiplies in FP32; our kernel also quantizes the activations per call). Float layers and every other node
-/// are written as they were in the original file.
+/// calibrated output parameters. ONNX Runtime fuses each such group into QLinearConv/QGemm, so it runs the same
+/// integer computation. A <see cref="DynamicQuantizedLinear"/> exports weight-only: s8 weights behind a
+/// <c>DequantizeLinear</c> and a float bias, with FP32 activations (ONNX Runtime then multiplies in FP32; our kernel
+/// also quantizes the activations per call). Float layers get the weights their modules hold, batch norms folded by
+/// <c>Quantizer.FoldBatchNorms</c> become <c>Identity</c>, and every other node is written as in the original file.
 /// </summary>
 internal sealed class QdqRewriter
 {
@@ -119,19 +119,20 @@ internal sealed class QdqRewriter
                 while (proto.Input.Count > 1)
                     proto.Input.RemoveAt(proto.Input.Count - 1);
                 return;
-            case QdqLayer { Layer: QuantizedConv2d conv } qdq when node.OpType == "Conv":
-                StaticLayer(proto, qdq.Quantize.OutputQParams, conv.Weight, conv.Bias, conv.OutputQParams, conv.Relu, WeightLayout.AsIs);
+            case QdqLayer { Layer: QuantizedConv2d { Relu: false } conv } qdq when node.OpType == "Conv":
+                StaticLayer(proto, qdq.Quantize.OutputQParams, conv.Weight, conv.Bias, conv.OutputQParams, WeightLayout.AsIs);
                 return;
-            case QdqLayer { Layer: QuantizedLinear linear } qdq when node.OpType is "Gemm" or "MatMul":
-                StaticLayer(proto, qdq.Quantize.OutputQParams, linear.Weight, linear.Bias, linear.OutputQParams, linear.Relu, LinearLayout(proto));
+            case QdqLayer { Layer: QuantizedLinear { Relu: false } linear } qdq when node.OpType is "Gemm" or "MatMul":
+                StaticLayer(proto, qdq.Quantize.OutputQParams, linear.Weight, linear.Bias, linear.OutputQParams, LinearLayout(proto));
                 return;
-            case DynamicQuantizedLinear linear when node.OpType is "Gemm" or "MatMul":
+            case DynamicQuantizedLinear { Relu: false } linear when node.OpType is "Gemm" or "MatMul":
                 DynamicLayer(proto, linear);
                 return;
             case ObservedModule:
                 throw new ArgumentException($"Layer '{node.ModuleName}' is still being observed: call Quantizer.Convert before exporting.", "quantized");
+            // Fused ReLUs cannot arise from an imported graph, whose ReLUs are nodes rather than modules.
             default:
-                throw new NotSupportedException($"Layer '{node.ModuleName}' of node {node.OpType} '{node.Name}' is a {layer.GetType().Name}, which cannot be exported; exported are QdqLayer (Quantizer.Prepare with perLayer: true, then Convert) around QuantizedConv2d or QuantizedLinear, DynamicQuantizedLinear, and float layers.");
+                throw new NotSupportedException($"Layer '{node.ModuleName}' of node {node.OpType} '{node.Name}' is a {layer}, which cannot be exported; exported are QdqLayer (Quantizer.Prepare with perLayer: true, then Convert) around QuantizedConv2d or QuantizedLinear, DynamicQuantizedLinear (without fused ReLUs), and float layers.");
         }
     }
 
@@ -145,7 +146,7 @@ internal sealed class QdqRewriter
 
     private static WeightLayout LinearLayout(NodeProto node) => node.OpType == "MatMul" ? WeightLayout.Transposed : WeightLayout.Rows;
 
-    private void StaticLayer(NodeProto node, QuantParams input, QuantizedTensor weight, Tensor? bias, QuantParams output, bool relu, WeightLayout layout)
+    private void StaticLayer(NodeProto node, QuantParams input, QuantizedTensor weight, Tensor? bias, QuantParams output, WeightLayout layout)
     {
         var before = Before(node);
         node.Input[0] = Dequantized(node.Input[0], input, before);
@@ -155,8 +156,6 @@ internal sealed class QdqRewriter
         string y = node.Output[0], raw = _names.Unique($"{y}_f");
         node.Output[0] = raw;
         var after = After(node);
-        if (relu)
-            raw = Relu(raw, after);
         string q = _names.Unique($"{y}_q");
         string[] parameters = ActivationParams(y, output);
         after.Add(ProtoBuilder.Node("QuantizeLinear", q, [raw, .. parameters], [q]));
@@ -170,19 +169,6 @@ internal sealed class QdqRewriter
         var layout = LinearLayout(node);
         node.Input[1] = Weight(node, linear.Weight, layout, Before(node));
         SetBias(node, linear.Bias is null ? null : Add(ProtoBuilder.Vector(_names.Unique($"{node.Output[0]}_bias"), DataType.Float, linear.Bias.AsSpan().ToArray())));
-        if (linear.Relu)
-        {
-            string y = node.Output[0];
-            node.Output[0] = _names.Unique($"{y}_f");
-            After(node).Add(ProtoBuilder.Node("Relu", y, [node.Output[0]], [y]));
-        }
-    }
-
-    private string Relu(string x, List<NodeProto> after)
-    {
-        string y = _names.Unique($"{x}_r");
-        after.Add(ProtoBuilder.Node("Relu", y, [x], [y]));
-        return y;
     }
 
     /// <summary>The activation <paramref name="x"/> through QuantizeLinear → DequantizeLinear with u8 <paramref name="qparams"/>.</summary>
