@@ -9,17 +9,21 @@ using Xunit;
 namespace Quantization.Onnx.Tests.Export;
 
 /// <summary>
-/// Asset models quantized per layer (calibrated on seeded inputs), exported as QDQ and run by ONNX Runtime: its
-/// outputs agree with our INT8 execution of the same graph, both stay close to FP32, and the files shrink.
+/// Asset models quantized per layer (calibrated on seeded inputs; per-channel weights with x86's reduce_range, and
+/// per-tensor weights with qnnpack's), exported as QDQ and run by ONNX Runtime: its outputs agree with our INT8
+/// execution of the same graph, both stay close to FP32, and the files shrink.
 /// </summary>
 public sealed class QdqExportTests(ITestOutputHelper output)
 {
-    [Fact]
-    public void Ocr_classifier_exports_and_runs_in_onnx_runtime_like_our_int8()
+    [Theory]
+    [InlineData(QuantBackend.X86)]
+    [InlineData(QuantBackend.Qnnpack)]
+    public void Ocr_classifier_exports_and_runs_in_onnx_runtime_like_our_int8(QuantBackend backend)
     {
         Tensor[] calibration = [GraphModuleAssetTests.Random(1, 4, 3, 48, 192), GraphModuleAssetTests.Random(2, 4, 3, 48, 192)];
-        var run = QuantizeAndExport(AssetModels.OcrClassifier, "x", calibration);
-        Check(run, GraphModuleAssetTests.Random(3, 4, 3, 48, 192), minSqnrVsFloat: 15);
+        var run = QuantizeAndExport(AssetModels.OcrClassifier, "x", calibration, backend);
+        var outputs = Check(run, GraphModuleAssetTests.Random(3, 4, 3, 48, 192), minSqnrVsFloat: 15);
+        Assert.Equal(53, outputs.OrtOperators["QLinearConv"]);
         // Not 0.3: the s8 weights alone are 21 % of this small, depthwise-heavy file, and every one of its 3148 output
         // channels adds a weight scale and zero point and an int32 bias with its scale (13 bytes; 7 %).
         Assert.True(run.Exported.Length <= 0.45 * new FileInfo(AssetModels.OcrClassifier).Length);
@@ -34,12 +38,15 @@ public sealed class QdqExportTests(ITestOutputHelper output)
         Assert.Equal(13, exported.OpsetVersion);
     }
 
-    [Fact]
-    public void Ocr_detector_exports_and_runs_in_onnx_runtime_like_our_int8()
+    [Theory]
+    [InlineData(QuantBackend.X86)]
+    [InlineData(QuantBackend.Qnnpack)]
+    public void Ocr_detector_exports_and_runs_in_onnx_runtime_like_our_int8(QuantBackend backend)
     {
         Tensor[] calibration = [GraphModuleAssetTests.Page(1, 320, 320), GraphModuleAssetTests.Page(2, 320, 320)];
-        var run = QuantizeAndExport(AssetModels.OcrDetector, "x", calibration);
-        var (fp32, ours, ort) = Check(run, GraphModuleAssetTests.Page(3, 320, 320), minSqnrVsFloat: 5);
+        var run = QuantizeAndExport(AssetModels.OcrDetector, "x", calibration, backend);
+        var (fp32, ours, ort, operators) = Check(run, GraphModuleAssetTests.Page(3, 320, 320), minSqnrVsFloat: 5);
+        Assert.Equal(62, operators["QLinearConv"]);
         Assert.True(run.Exported.Length <= 0.3 * new FileInfo(AssetModels.OcrDetector).Length);
 
         // What users of the detector see: the text mask (probability > 0.3).
@@ -48,25 +55,30 @@ public sealed class QdqExportTests(ITestOutputHelper output)
         Assert.True(agreement >= 0.99, $"mask IoU ours vs ORT {agreement:F4}");
     }
 
-    [Fact]
-    public void Hello_deepa_exports_and_runs_in_onnx_runtime_like_our_int8()
+    [Theory]
+    [InlineData(QuantBackend.X86)]
+    [InlineData(QuantBackend.Qnnpack)]
+    public void Hello_deepa_exports_and_runs_in_onnx_runtime_like_our_int8(QuantBackend backend)
     {
         Tensor[] calibration = [GraphModuleAssetTests.Random(1, 1, 25, 96), GraphModuleAssetTests.Random(2, 1, 25, 96), GraphModuleAssetTests.Random(3, 1, 25, 96)];
-        var run = QuantizeAndExport(AssetModels.HelloDeepa, "onnx::Flatten_0", calibration);
-        Check(run, GraphModuleAssetTests.Random(4, 1, 25, 96), minSqnrVsFloat: 15);
+        var run = QuantizeAndExport(AssetModels.HelloDeepa, "onnx::Flatten_0", calibration, backend);
+        Assert.Equal(3, Check(run, GraphModuleAssetTests.Random(4, 1, 25, 96), minSqnrVsFloat: 15).OrtOperators["QGemm"]);
         var ops = OnnxModel.Load(run.Exported).Graph.CountOpTypes();
         Assert.Equal(3, ops["Gemm"]);
         // Per layer: activation in, weights, bias, output.
         Assert.Equal(3 * 4, ops["DequantizeLinear"]);
     }
 
+    /// <summary>The first output of each engine, and the operators of ONNX Runtime's optimized graph.</summary>
+    private sealed record Outputs(float[] Fp32, float[] Ours, float[] Ort, Dictionary<string, int> OrtOperators);
+
     private sealed record ExportRun(string Path, string Input, GraphModule Float, GraphModule Quantized, byte[] Exported);
 
-    private ExportRun QuantizeAndExport(string path, string input, Tensor[] calibration)
+    private ExportRun QuantizeAndExport(string path, string input, Tensor[] calibration, QuantBackend backend)
     {
         var model = OnnxModel.Load(path);
         var graph = Quantizer.FoldBatchNorms(model.ToGraphModule());
-        Quantizer.Prepare(graph, new QConfigMapping().SetGlobal(QConfig.GetDefault()), perLayer: true);
+        Quantizer.Prepare(graph, new QConfigMapping().SetGlobal(QConfig.GetDefault(backend)), perLayer: true);
         foreach (Tensor x in calibration)
             graph.Run(new Dictionary<string, Tensor> { [input] = x });
         Quantizer.Convert(graph, log: _ => { });
@@ -74,12 +86,12 @@ public sealed class QdqExportTests(ITestOutputHelper output)
 
         using var stream = new MemoryStream();
         OnnxExporter.SaveQdq(model, graph, stream);
-        output.WriteLine($"{System.IO.Path.GetFileName(path)}: FP32 {new FileInfo(path).Length} bytes, QDQ {stream.Length} bytes ({stream.Length / (double)new FileInfo(path).Length:P1})");
+        output.WriteLine($"{System.IO.Path.GetFileName(path)}, {backend} (weights per {(backend == QuantBackend.Qnnpack ? "tensor" : "channel")}): FP32 {new FileInfo(path).Length} bytes, QDQ {stream.Length} bytes ({stream.Length / (double)new FileInfo(path).Length:P1})");
         return new ExportRun(path, input, model.ToGraphModule(), graph, stream.ToArray());
     }
 
-    /// <summary>ONNX Runtime on the export against our INT8 graph (SQNR ≥ 30 dB) and both against FP32; returns the first output of each.</summary>
-    private (float[] Fp32, float[] Ours, float[] Ort) Check(ExportRun run, Tensor x, double minSqnrVsFloat)
+    /// <summary>ONNX Runtime on the export against our INT8 graph (SQNR ≥ 30 dB) and both against FP32; returns the first output of each and the operators ONNX Runtime ran.</summary>
+    private Outputs Check(ExportRun run, Tensor x, double minSqnrVsFloat)
     {
         var first = (Fp32: Array.Empty<float>(), Ours: Array.Empty<float>(), Ort: Array.Empty<float>());
         var inputs = new Dictionary<string, Tensor> { [run.Input] = x };
@@ -118,12 +130,12 @@ public sealed class QdqExportTests(ITestOutputHelper output)
             }
         }
 
-        // What ONNX Runtime made of the QDQ groups: its integer operators.
+        // What ONNX Runtime made of the QDQ groups: its integer operators (QLinearConv, QGemm...).
         var optimized = Proto.ModelProto.Parser.ParseFrom(File.ReadAllBytes(options.OptimizedModelFilePath));
         File.Delete(options.OptimizedModelFilePath);
-        var counts = optimized.Graph.Node.GroupBy(n => n.OpType).OrderByDescending(g => g.Count()).Select(g => $"{g.Key} {g.Count()}");
-        output.WriteLine($"ONNX Runtime's optimized graph: {string.Join(", ", counts)}");
-        return first;
+        var counts = optimized.Graph.Node.GroupBy(n => n.OpType).OrderByDescending(g => g.Count()).ToDictionary(g => g.Key, g => g.Count());
+        output.WriteLine($"ONNX Runtime's optimized graph: {string.Join(", ", counts.Select(c => $"{c.Key} {c.Value}"))}");
+        return new Outputs(first.Fp32, first.Ours, first.Ort, counts);
     }
 
     private static double MaskIou(float[] a, float[] b)
