@@ -13,8 +13,9 @@ namespace Quantization.Onnx.Export;
 /// Pad (11: pads/value became inputs), Squeeze/Unsqueeze (13: axes became an input), Resize (11: roi input and
 /// coordinate modes; opset 10's behaviour is asymmetric coordinates with floor rounding) and Softmax (13: one axis
 /// instead of flattening to 2-D at the axis). The others (Conv, Gemm, BatchNormalization, pooling, elementwise, shape
-/// operators, LSTM, If...) mean the same at 13. ONNX Runtime's tool only changes the version number, which silently
-/// changes such models; this rewrites them instead.
+/// operators, LSTM, If...) mean the same at 13. ONNX Runtime's tool moves opsets below 10 to 11 by changing only the
+/// version number (<c>check_opset_version</c> in onnx_quantizer.py), which leaves such operators invalid or changes
+/// what they compute; this rewrites them instead.
 /// </remarks>
 internal static class OpsetUpgrade
 {
