@@ -1,6 +1,7 @@
 using System.Collections.ObjectModel;
 using Quantization.Graph;
 using Quantization.Onnx.Import;
+using Quantization.Onnx.Proto;
 
 namespace Quantization.Onnx;
 
@@ -25,11 +26,12 @@ public sealed class OnnxModel
     // Protobuf messages cannot exceed 2 GiB; larger weights must use external data.
     private const long MaxModelBytes = int.MaxValue;
 
-    internal OnnxModel(long irVersion, string producerName, string producerVersion, Dictionary<string, long> opsets, Dictionary<string, string> metadata, OnnxGraph graph)
+    internal OnnxModel(ModelProto proto, Dictionary<string, long> opsets, Dictionary<string, string> metadata, OnnxGraph graph)
     {
-        IrVersion = irVersion;
-        ProducerName = producerName;
-        ProducerVersion = producerVersion;
+        Proto = proto;
+        IrVersion = proto.IrVersion;
+        ProducerName = proto.ProducerName;
+        ProducerVersion = proto.ProducerVersion;
         OpsetImports = new ReadOnlyDictionary<string, long>(opsets);
         Metadata = new ReadOnlyDictionary<string, string>(metadata);
         Graph = graph;
@@ -55,6 +57,9 @@ public sealed class OnnxModel
 
     /// <summary>The main graph.</summary>
     public OnnxGraph Graph { get; }
+
+    /// <summary>The parsed file, kept so that export rewrites the model as it was written (node order, names, metadata); never modified.</summary>
+    internal ModelProto Proto { get; }
 
     /// <summary>
     /// Translates the model into a runnable <see cref="GraphModule"/> (FP32): convolutions, fully connected layers and

@@ -65,7 +65,7 @@ internal sealed class ModelReader
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var entry in proto.MetadataProps)
             metadata[entry.Key] = entry.Value;
-        return new OnnxModel(proto.IrVersion, proto.ProducerName, proto.ProducerVersion, opsets, metadata, graph);
+        return new OnnxModel(proto, opsets, metadata, graph);
     }
 
     private static string NormalizeDomain(string domain) => domain == "ai.onnx" ? "" : domain;

@@ -5,6 +5,7 @@ using Quantization.Nn;
 using Quantization.Nn.Models;
 using Quantization.Observers;
 using Quantization.Onnx;
+using Quantization.Onnx.Export;
 using Quantization.Tests.Assets;
 using Quantization.Workflows;
 using Xunit;
@@ -231,6 +232,43 @@ public partial class ReadmeTests
         Assert.Equal(score.AsSpan().ToArray(), outputs["39"].AsSpan().ToArray());
         Assert.Equal("layer1_Gemm", firstLayer);
         Assert.IsType<Quantization.Nn.Linear>(module.GetSubmodule(firstLayer));
+    }
+
+    [Fact]
+    public void Onnx_export_example()
+    {
+        string classifierPath = Path.Combine(new AssetCache().GetPackageDirectory(AssetPackages.OcrModels), "assets", "ch_ppocr_mobile_v2.0_cls_infer.onnx");
+        var rng = new Random(7);
+        var calibrationImages = new List<Tensor>();
+        for (int i = 0; i < 2; i++)
+        {
+            var image = new Tensor(2, 3, 48, 192);
+            foreach (ref float v in image.AsSpan())
+                v = (float)(rng.NextDouble() * 2 - 1);
+            calibrationImages.Add(image);
+        }
+
+        string int8Path = Path.GetTempFileName();
+        try
+        {
+            OnnxModel original = OnnxModel.Load(classifierPath);                      // PP-OCR's text-orientation classifier
+            GraphModule graph = Quantizer.FoldBatchNorms(original.ToGraphModule());   // Conv -> BatchNormalization becomes one Conv
+            Quantizer.Prepare(graph, new QConfigMapping().SetGlobal(QConfig.GetDefault()), perLayer: true);
+            foreach (Tensor batch in calibrationImages)                               // [N, 3, 48, 192]
+                graph.Run(new Dictionary<string, Tensor> { ["x"] = batch });
+            Quantizer.Convert(graph);                                                 // each Conv/Gemm/MatMul: a QdqLayer on our INT8 kernels
+            OnnxExporter.SaveQdq(original, graph, int8Path);                          // or SaveQdq(original, graph, stream)
+
+            Assert.Equal(53, graph.NamedModules().Count(m => m.Module is Quantization.Nn.Quantized.QdqLayer { Layer: Quantization.Nn.Quantized.QuantizedConv2d }));
+            OnnxModel exported = OnnxModel.Load(int8Path);
+            Assert.Equal(13, exported.OpsetVersion);
+            Assert.Contains("QuantizeLinear", exported.Graph.CountOpTypes().Keys);
+            Assert.True(new FileInfo(int8Path).Length < 0.45 * new FileInfo(classifierPath).Length);
+        }
+        finally
+        {
+            File.Delete(int8Path);
+        }
     }
 
     [Fact]

@@ -1,0 +1,67 @@
+using Google.Protobuf;
+using Quantization.Graph;
+using Quantization.Nn.Quantized;
+using Quantization.Onnx.Proto;
+
+namespace Quantization.Onnx.Export;
+
+/// <summary>
+/// Writes a quantized <see cref="GraphModule"/> back to ONNX, in the QDQ format ONNX Runtime's quantization tool
+/// produces and ONNX Runtime runs on its INT8 kernels.
+/// </summary>
+public static class OnnxExporter
+{
+    /// <summary>
+    /// Saves <paramref name="quantized"/>, imported from <paramref name="original"/> by
+    /// <see cref="OnnxModel.ToGraphModule"/> and then quantized, as a QDQ model at <paramref name="path"/>.
+    /// </summary>
+    /// <remarks>
+    /// <para>
+    /// Each <see cref="QdqLayer"/> (<c>Quantizer.Prepare(graph, mapping, perLayer: true)</c>, calibration, then
+    /// <c>Quantizer.Convert</c>) becomes: its input through <c>QuantizeLinear → DequantizeLinear</c> (u8, the calibrated
+    /// scale and zero point), s8 weights behind a <c>DequantizeLinear</c> (per channel along the output channels, or
+    /// per tensor), an int32 bias at scale <c>input scale · weight scale</c> behind a <c>DequantizeLinear</c>, the
+    /// original Conv/Gemm/MatMul, and its output through <c>QuantizeLinear → DequantizeLinear</c> with the calibrated
+    /// output parameters. ONNX Runtime fuses these into its integer operators (QLinearConv, QGemm...).
+    /// </para>
+    /// <para>
+    /// A <see cref="DynamicQuantizedLinear"/> (<c>Quantizer.QuantizeDynamic</c>) is written weight-only: s8 weights
+    /// behind a <c>DequantizeLinear</c>, float bias, FP32 activations. This keeps the file small and the graph plain
+    /// ONNX; ONNX Runtime then multiplies in FP32, where our kernel also quantizes each call's activations.
+    /// </para>
+    /// <para>
+    /// Float layers and all other nodes are written as in the original file (float layers with its weights), and
+    /// float weights no node reads any more are dropped; weights kept in external data files are written into the
+    /// model (one file, at most 2 GiB). Models below opset 13 are raised to 13, the first opset with
+    /// per-channel <c>DequantizeLinear</c>, with the operators whose meaning changed rewritten (Clip, Slice, Pad,
+    /// Squeeze, Unsqueeze, Resize, Softmax).
+    /// </para>
+    /// </remarks>
+    /// <param name="original">The model the graph was imported from.</param>
+    /// <param name="quantized">The quantized graph.</param>
+    /// <param name="path">The file to write (replaced if it exists).</param>
+    /// <exception cref="ArgumentException">The graph was not imported from <paramref name="original"/> (its nodes do not match), or a layer is still observed (Convert was not called).</exception>
+    /// <exception cref="NotSupportedException">A layer has a kind that cannot be exported (the message names it) or a quantized layer is inside a control-flow subgraph.</exception>
+    public static void SaveQdq(OnnxModel original, GraphModule quantized, string path)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(path);
+        var model = Build(original, quantized);
+        using var stream = new FileStream(path, FileMode.Create, FileAccess.Write);
+        model.WriteTo(stream);
+    }
+
+    /// <summary>Writes the QDQ model to <paramref name="stream"/>; see <see cref="SaveQdq(OnnxModel, GraphModule, string)"/>.</summary>
+    /// <inheritdoc cref="SaveQdq(OnnxModel, GraphModule, string)" path="/exception"/>
+    public static void SaveQdq(OnnxModel original, GraphModule quantized, Stream stream)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        Build(original, quantized).WriteTo(stream);
+    }
+
+    private static ModelProto Build(OnnxModel original, GraphModule quantized)
+    {
+        ArgumentNullException.ThrowIfNull(original);
+        ArgumentNullException.ThrowIfNull(quantized);
+        return QdqRewriter.Rewrite(original, quantized);
+    }
+}
