@@ -56,13 +56,15 @@ public static partial class OnnxQuantizer
             WeightSqnr(pairs[i]), stats[n.ModuleName!].Layer.Sqnr, stats[n.ModuleName!].Output.Sqnr)).ToList();
     }
 
-    /// <summary>The part of <paramref name="fusion"/> the quantized graph applied (its batch norm became Identity, its kernel clamps), or null.</summary>
+    /// <summary>The part of <paramref name="fusion"/> the quantized graph applied (its batch norm became Identity, its constants neutral, its kernel clamps), or null.</summary>
     private static GraphFusion? AsFused(GraphFusion fusion, GraphModule quantizedGraph)
     {
         var layer = quantizedGraph.GetSubmodule(fusion.Layer);
         bool relu = fusion.Relu && (layer is QdqLayer qdq ? qdq.Layer : layer) is QuantizedConv2d { Relu: true } or QuantizedLinear { Relu: true } or DynamicQuantizedLinear { Relu: true };
         string? bn = fusion.BatchNorm is { } name && quantizedGraph.GetSubmodule(name) is Identity ? name : null;
-        return bn is null && !relu ? null : fusion with { BatchNorm = bn, Relu = relu };
+        // Folded Mul/Add constants were neutralized (set to one and zero) in the quantized graph.
+        var affine = fusion.Affine.Where(a => quantizedGraph.Constants[a.Constant].AsSpan().IndexOfAnyExcept(a.Multiply ? 1f : 0f) < 0).ToList();
+        return bn is null && affine.Count == 0 && !relu ? null : fusion with { BatchNorm = bn, Affine = affine, Relu = relu };
     }
 
     private static bool IsQuantized(Module module) => module is QdqLayer or DynamicQuantizedLinear or QuantizedLinear or QuantizedConv2d;

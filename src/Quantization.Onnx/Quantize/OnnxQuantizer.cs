@@ -59,7 +59,7 @@ public static partial class OnnxQuantizer
     /// Representative named inputs, enumerated once (twice with <see cref="StaticQuantizationOptions.KeepWorstInFp32"/>).
     /// It may be lazy: observers keep bounded state, so memory does not grow with the number of samples.
     /// </param>
-    /// <param name="options">Calibration method, weight granularity, types and node selection (default: MinMax, per channel).</param>
+    /// <param name="options">Calibration method, weight granularity, types and node selection (default: Histogram, per channel).</param>
     /// <param name="progress">Receives the number of samples processed after each sample.</param>
     /// <param name="cancellationToken">Checked before each sample.</param>
     /// <returns>The graph.</returns>
@@ -109,6 +109,9 @@ public static partial class OnnxQuantizer
         return graph;
     }
 
+    /// <summary>The smallest activation scale: ranges narrower than 0.00255 are not resolved more finely.</summary>
+    private const float ActivationEps = 1e-5f;
+
     private static QConfig StaticQConfig(StaticQuantizationOptions options)
     {
         CheckWeightType(options);
@@ -125,6 +128,9 @@ public static partial class OnnxQuantizer
         {
             QScheme = options.SymmetricActivations ? QScheme.PerTensorSymmetric : QScheme.PerTensorAffine,
             ReduceRange = options.ReduceRange,
+            // A node whose input was constant (all zeros after a ReLU) would get scale 1.2e-7, and its int32 bias
+            // (bias / (input scale · weight scale)) would saturate; ONNX Runtime gives such ranges scale 1.
+            Eps = ActivationEps,
         };
         activation.ResolveRange();
         var weight = WeightOptions(options.PerChannel, options.ReduceRange);

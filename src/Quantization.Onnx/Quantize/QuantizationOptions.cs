@@ -58,8 +58,12 @@ public enum CalibrationMethod
 /// <summary>Options of <see cref="OnnxQuantizer.QuantizeStatic"/>.</summary>
 public sealed record StaticQuantizationOptions : QuantizationOptions
 {
-    /// <summary>How activation ranges are chosen (default <see cref="CalibrationMethod.MinMax"/>, ONNX Runtime's default).</summary>
-    public CalibrationMethod CalibrationMethod { get; init; } = CalibrationMethod.MinMax;
+    /// <summary>
+    /// How activation ranges are chosen. The default, <see cref="CalibrationMethod.Histogram"/> (PyTorch's), kept the
+    /// most accuracy on the PP-OCR models; ONNX Runtime's default, <see cref="CalibrationMethod.MinMax"/>, lets rare
+    /// outliers widen the ranges.
+    /// </summary>
+    public CalibrationMethod CalibrationMethod { get; init; } = CalibrationMethod.Histogram;
 
     /// <summary>The percentile of |x| that <see cref="CalibrationMethod.Percentile"/> keeps (default 99.999, ONNX Runtime's).</summary>
     public double Percentile { get; init; } = 99.999;
