@@ -37,7 +37,7 @@ internal sealed record GraphFusion(string Layer, string? BatchNorm, IReadOnlyLis
                 if (SoleReader(value) is { ModuleName: { } b } norm && norm.Inputs[0] == value && graph.GetSubmodule(b) is BatchNorm2d)
                     (bn, value) = (b, norm.Outputs[0]);
                 while (SoleReader(value) is { OpType: "Mul" or "Add" } op && op.Inputs.Count == 2 && op.Inputs.Contains(value)
-                    && op.Inputs.First(i => i != value) is var constant && IsChannelConstant(constant, conv.OutChannels))
+                    && op.Inputs.FirstOrDefault(i => i != value) is { } constant && IsChannelConstant(constant, conv.OutChannels))
                 {
                     affine.Add((constant, op.OpType == "Mul"));
                     value = op.Outputs[0];
