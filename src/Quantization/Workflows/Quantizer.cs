@@ -277,8 +277,9 @@ public static partial class Quantizer
     private static Observers.Observer ActivationObserver(QConfig qconfig, string name)
     {
         var observer = qconfig.Activation();
-        if (observer.Options.DType != QuantDType.QUInt8 || observer.Options.QScheme != QScheme.PerTensorAffine)
-            throw new ArgumentException($"The activation observer of '{name}' targets {observer.Options.DType} {observer.Options.QScheme}; quantized layers take per-tensor affine QUInt8 activations.", "mapping");
+        // Symmetric QUInt8 is affine with zero point 128, which the kernels take like any other.
+        if (observer.Options.DType != QuantDType.QUInt8 || observer.Options.QScheme.IsPerChannel())
+            throw new ArgumentException($"The activation observer of '{name}' targets {observer.Options.DType} {observer.Options.QScheme}; quantized layers take per-tensor QUInt8 activations.", "mapping");
         return observer;
     }
 

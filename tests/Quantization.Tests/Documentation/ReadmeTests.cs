@@ -6,6 +6,7 @@ using Quantization.Nn.Models;
 using Quantization.Observers;
 using Quantization.Onnx;
 using Quantization.Onnx.Export;
+using Quantization.Onnx.Quantize;
 using Quantization.Tests.Assets;
 using Quantization.Workflows;
 using Xunit;
@@ -269,6 +270,39 @@ public partial class ReadmeTests
         {
             File.Delete(int8Path);
         }
+    }
+
+    [Fact]
+    public void Onnx_quantization_example()
+    {
+        string wakeWordPath = Path.Combine(new AssetCache().GetPackageDirectory(AssetPackages.OpenWakeWord), "models", "hello_deepa.onnx");
+        string classifierPath = Path.Combine(new AssetCache().GetPackageDirectory(AssetPackages.OcrModels), "assets", "ch_ppocr_mobile_v2.0_cls_infer.onnx");
+        var random = new Random(5);
+        var calibrationInputs = Enumerable.Range(0, 3).Select(_ =>
+        {
+            var x = new Tensor(1, 3, 48, 192);
+            foreach (ref float v in x.AsSpan())
+                v = random.NextSingle() * 2 - 1;
+            return (IReadOnlyDictionary<string, Tensor>)new Dictionary<string, Tensor> { ["x"] = x };
+        }).ToList();
+        CancellationToken cancellationToken = TestContext.Current.CancellationToken;
+
+        // Dynamic: no calibration.
+        GraphModule wakeWord = OnnxQuantizer.QuantizeDynamic(OnnxModel.Load(wakeWordPath).ToGraphModule());
+
+        // Static: calibrate, with progress and cancellation; keep the first convolution and the 2 worst nodes in FP32.
+        GraphModule classifier = OnnxQuantizer.QuantizeStatic(OnnxModel.Load(classifierPath).ToGraphModule(), calibrationInputs,
+            new StaticQuantizationOptions { ExcludeNodes = ["p2o.Conv.0"], KeepWorstInFp32 = 2 },
+            new Progress<CalibrationProgress>(p => Console.Write($"\r{p.Stage}: {p.SamplesProcessed} samples")), cancellationToken);
+
+        // Which nodes lose accuracy? Sort by their own SQNR against the float graph.
+        GraphModule floatClassifier = OnnxModel.Load(classifierPath).ToGraphModule();
+        foreach (NodeComparison node in OnnxQuantizer.CompareNodes(floatClassifier, classifier, calibrationInputs, cancellationToken).OrderBy(n => n.LayerSqnr).Take(3))
+            Console.WriteLine($"{node.NodeName} ({node.OpType}): own {node.LayerSqnr:F1} dB, in the graph {node.OutputSqnr:F1} dB");
+
+        Assert.Equal(3, wakeWord.NamedModules().Count(m => m.Module is Quantization.Nn.Quantized.DynamicQuantizedLinear));
+        Assert.Equal(53 - 1 - 2 + 1, classifier.NamedModules().Count(m => m.Module is Quantization.Nn.Quantized.QdqLayer));
+        Assert.Equal(classifier.NamedModules().Count(m => m.Module is Quantization.Nn.Quantized.QdqLayer), OnnxQuantizer.CompareNodes(floatClassifier, classifier, calibrationInputs, cancellationToken).Count);
     }
 
     [Fact]

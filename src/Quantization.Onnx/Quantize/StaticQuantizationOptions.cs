@@ -1,0 +1,49 @@
+namespace Quantization.Onnx.Quantize;
+
+/// <summary>How static quantization turns the calibration data into an activation range (ONNX Runtime's <c>CalibrationMethod</c>).</summary>
+public enum CalibrationMethod
+{
+    /// <summary>The smallest and largest value seen (<see cref="Observers.MinMaxObserver"/>).</summary>
+    MinMax,
+
+    /// <summary>The clipping threshold of least KL divergence (<see cref="Observers.EntropyObserver"/>).</summary>
+    Entropy,
+
+    /// <summary>A percentile of |x| (<see cref="Observers.PercentileObserver"/>, <see cref="StaticQuantizationOptions.Percentile"/>).</summary>
+    Percentile,
+
+    /// <summary>The range of least L2 quantization error over a histogram, PyTorch's default (<see cref="Observers.HistogramObserver"/>).</summary>
+    Histogram,
+}
+
+/// <summary>Options of <see cref="OnnxQuantizer.QuantizeStatic"/>.</summary>
+public sealed record StaticQuantizationOptions : QuantizationOptions
+{
+    /// <summary>
+    /// How activation ranges are chosen. The default, <see cref="CalibrationMethod.Histogram"/> (PyTorch's), kept the
+    /// most accuracy on the PP-OCR models; ONNX Runtime's default, <see cref="CalibrationMethod.MinMax"/>, lets rare
+    /// outliers widen the ranges.
+    /// </summary>
+    public CalibrationMethod CalibrationMethod { get; init; } = CalibrationMethod.Histogram;
+
+    /// <summary>The percentile of |x| that <see cref="CalibrationMethod.Percentile"/> keeps (default 99.999, ONNX Runtime's).</summary>
+    public double Percentile { get; init; } = 99.999;
+
+    /// <summary>One symmetric weight scale per output channel (default on; per-tensor when off).</summary>
+    public bool PerChannel { get; init; } = true;
+
+    /// <summary>The activation type; the INT8 kernels take <see cref="QuantDType.QUInt8"/> activations only.</summary>
+    public QuantDType ActivationType { get; init; } = QuantDType.QUInt8;
+
+    /// <summary>
+    /// Symmetric activation ranges ([-a, a], zero point 128) instead of affine ones (ONNX Runtime's
+    /// <c>ActivationSymmetric</c>); cannot be combined with <see cref="QuantizationOptions.ReduceRange"/>.
+    /// </summary>
+    public bool SymmetricActivations { get; init; }
+
+    /// <summary>
+    /// After calibration, put back in FP32 the N quantized nodes whose own quantization error is largest (lowest
+    /// <see cref="NodeComparison.LayerSqnr"/> on the calibration data, which is then enumerated a second time).
+    /// </summary>
+    public int KeepWorstInFp32 { get; init; }
+}
