@@ -67,6 +67,34 @@ internal sealed class QdqRewriter
         _graph.Node.Add(nodes);
         RemoveUnusedConstants();
         InlineExternalData();
+        WriteChangedConstants();
+    }
+
+    /// <summary>
+    /// Float constants the graph module changed (fusions fold a per-channel Mul/Add into a convolution and leave the
+    /// node multiplying by one or adding zero) are written with the module's values, so the file computes what it does.
+    /// </summary>
+    private void WriteChangedConstants()
+    {
+        foreach (var (name, value) in _quantized.Constants)
+        {
+            if (_original.Graph.FindConstant(name) is not { ElementType: OnnxElementType.Float } original
+                || original.ToTensor().AsSpan().SequenceEqual(value.AsSpan()))
+                continue;
+            var tensor = ProtoBuilder.Tensor(name, DataType.Float, value.AsSpan(), value.Shape.ToArray().Select(d => (long)d));
+            int index = _graph.Initializer.ToList().FindIndex(t => t.Name == name);
+            if (index >= 0)
+            {
+                _graph.Initializer[index] = tensor;
+                continue;
+            }
+
+            foreach (var node in _graph.Node.Where(n => n.OpType == "Constant" && n.Domain.Length == 0 && n.Output[0] == name))
+            {
+                node.Attribute.Clear();
+                node.Attribute.Add(new AttributeProto { Name = "value", Type = AttributeProto.Types.AttributeType.Tensor, T = tensor });
+            }
+        }
     }
 
     /// <summary>Pairs the graph module's layer nodes with the file's nodes, checking that every node corresponds.</summary>
@@ -119,10 +147,10 @@ internal sealed class QdqRewriter
                 while (proto.Input.Count > 1)
                     proto.Input.RemoveAt(proto.Input.Count - 1);
                 return;
-            case QdqLayer { Layer: QuantizedConv2d { Relu: false } conv } qdq when node.OpType == "Conv":
+            case QdqLayer { Layer: QuantizedConv2d conv } qdq when node.OpType == "Conv" && ReluExportable(node, conv.Relu, conv.OutputQParams):
                 StaticLayer(proto, qdq.Quantize.OutputQParams, conv.Weight, conv.Bias, conv.OutputQParams, WeightLayout.AsIs);
                 return;
-            case QdqLayer { Layer: QuantizedLinear { Relu: false } linear } qdq when node.OpType is "Gemm" or "MatMul":
+            case QdqLayer { Layer: QuantizedLinear linear } qdq when node.OpType is "Gemm" or "MatMul" && ReluExportable(node, linear.Relu, linear.OutputQParams):
                 StaticLayer(proto, qdq.Quantize.OutputQParams, linear.Weight, linear.Bias, linear.OutputQParams, LinearLayout(proto));
                 return;
             case DynamicQuantizedLinear { Relu: false } linear when node.OpType is "Gemm" or "MatMul":
@@ -130,11 +158,18 @@ internal sealed class QdqRewriter
                 return;
             case ObservedModule:
                 throw new ArgumentException($"Layer '{node.ModuleName}' is still being observed: call Quantizer.Convert before exporting.", "quantized");
-            // Fused ReLUs cannot arise from an imported graph, whose ReLUs are nodes rather than modules.
             default:
                 throw new NotSupportedException($"Layer '{node.ModuleName}' of node {node.OpType} '{node.Name}' is a {layer}, which cannot be exported; exported are QdqLayer (Quantizer.Prepare with perLayer: true, then Convert) around QuantizedConv2d or QuantizedLinear, DynamicQuantizedLinear (without fused ReLUs), and float layers.");
         }
     }
+
+    /// <summary>
+    /// A fused ReLU needs nothing of its own in the file when the output's zero point is 0 (QuantizeLinear saturates
+    /// negative values to it, as the kernel's clamp does) or when the graph's own Relu node still reads the output
+    /// (fusions of imported graphs keep it, applying it to values already clamped).
+    /// </summary>
+    private bool ReluExportable(GraphNode node, bool relu, QuantParams output) =>
+        !relu || output.ZeroPoint == 0 || _quantized.Nodes.Any(n => n.OpType == "Relu" && n.Inputs.Count == 1 && n.Inputs[0] == node.Outputs[0]);
 
     /// <summary>How the s8 weights [out, in] are laid out for the node: Conv as they are (with the file's rank), Gemm as [N, K] with transB, MatMul transposed to [K, N].</summary>
     private enum WeightLayout

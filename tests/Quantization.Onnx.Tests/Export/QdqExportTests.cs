@@ -69,6 +69,21 @@ public sealed class QdqExportTests(ITestOutputHelper output)
         Assert.Equal(3 * 4, ops["DequantizeLinear"]);
     }
 
+    [Fact]
+    public void Graphs_quantized_by_OnnxQuantizer_export_and_run_in_onnx_runtime_like_our_int8()
+    {
+        // OnnxQuantizer folds batch norms and per-channel Mul/Add constants into the convolutions before quantizing.
+        var model = OnnxModel.Load(AssetModels.OcrClassifier);
+        Tensor[] calibration = [GraphModuleAssetTests.Random(1, 4, 3, 48, 192), GraphModuleAssetTests.Random(2, 4, 3, 48, 192)];
+        var graph = Quantization.Onnx.Quantize.OnnxQuantizer.QuantizeStatic(model.ToGraphModule(),
+            calibration.Select(x => (IReadOnlyDictionary<string, Tensor>)new Dictionary<string, Tensor> { ["x"] = x }),
+            cancellationToken: TestContext.Current.CancellationToken);
+        using var stream = new MemoryStream();
+        OnnxExporter.SaveQdq(model, graph, stream);
+        var run = new ExportRun(AssetModels.OcrClassifier, "x", model.ToGraphModule(), graph, stream.ToArray());
+        Assert.Equal(53, Check(run, GraphModuleAssetTests.Random(3, 4, 3, 48, 192), minSqnrVsFloat: 15).OrtOperators["QLinearConv"]);
+    }
+
     /// <summary>The first output of each engine, and the operators of ONNX Runtime's optimized graph.</summary>
     private sealed record Outputs(float[] Fp32, float[] Ours, float[] Ort, Dictionary<string, int> OrtOperators);
 
