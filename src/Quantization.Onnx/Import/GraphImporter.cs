@@ -1,5 +1,6 @@
 using Quantization.Graph;
 using Quantization.Nn;
+using Quantization.Onnx.Operators;
 using Quantization.Ops;
 
 namespace Quantization.Onnx.Import;
@@ -31,22 +32,38 @@ internal sealed partial class GraphImporter
     private GraphBody Body(OnnxGraph graph)
     {
         var nodes = new List<GraphNode>();
+        var unsupported = new List<string>();
         _enclosing.Add(graph);
+        var groups = FindQdqGroups(graph, out HashSet<OnnxNode> replaced);
         foreach (OnnxNode node in graph.Nodes)
         {
-            if (node.Domain.Length != 0)
-                throw new OnnxFormatException($"{node.Label} is in domain '{node.Domain}'; only standard ONNX operators are supported.");
-            if (node.OpType == "Constant")
+            if (node.OpType == "Constant" && node.Domain.Length == 0 || replaced.Contains(node))
                 continue;
+            if (node.Domain.Length != 0 && !(node.Domain == "com.microsoft" && node.OpType == "QLinearAdd"))
+            {
+                unsupported.Add($"{node.Label} ({node.Domain}.{node.OpType})");
+                continue;
+            }
+
             try
             {
-                nodes.Add(Translate(node));
+                GraphNode? translated = groups.TryGetValue(node, out QdqGroup? group)
+                    ? QdqNode(node, group, node.Name.Length > 0 ? node.Name : node.Label)
+                    : Translate(node);
+                if (translated is null)
+                    unsupported.Add($"{node.Label} ({node.OpType})");
+                else
+                    nodes.Add(translated);
             }
             catch (Exception e) when (e is InvalidOperationException or ArgumentException)
             {
                 throw new OnnxFormatException($"{node.Label}: {e.Message}", e);
             }
         }
+
+        // Every unsupported node at once, so one load tells the user all that is missing.
+        if (unsupported.Count > 0)
+            throw new OnnxFormatException($"{unsupported.Count} node(s) use operators that are not supported: {string.Join(", ", unsupported)}.");
 
         _enclosing.RemoveAt(_enclosing.Count - 1);
 
@@ -73,7 +90,8 @@ internal sealed partial class GraphImporter
         }
     }
 
-    private GraphNode Translate(OnnxNode node)
+    /// <summary>The node for one ONNX node, or null when its operator is not supported.</summary>
+    private GraphNode? Translate(OnnxNode node)
     {
         string name = node.Name.Length > 0 ? node.Name : node.Label;
         GraphNode Op(GraphKernel kernel) => new(name, node.OpType, node.Inputs.ToArray(), node.Outputs.ToArray(), kernel);
@@ -134,7 +152,15 @@ internal sealed partial class GraphImporter
             "Resize" => Op(Resize(node)),
             "If" => If(node, name),
             "LSTM" => OpReading(Lstm(node), 0, 4, 5, 6),
-            _ => throw new OnnxFormatException($"Operator {node.OpType} is not supported ({node.Label})."),
+            "QuantizeLinear" => OpReading(QuantizeLinear(node), 0),
+            "DequantizeLinear" => OpReading(DequantizeLinear(node), 0),
+            "DynamicQuantizeLinear" => Op(QuantizedKernels.DynamicQuantizeLinear()),
+            "QLinearConv" => OpReading(QLinearConv(node), 0),
+            "QLinearMatMul" => OpReading(QLinearMatMul(node), 0),
+            "MatMulInteger" => OpReading(MatMulInteger(node), 0, 2),
+            "ConvInteger" => OpReading(ConvInteger(node), 0, 2),
+            "QLinearAdd" => OpReading(QLinearAdd(node), 0, 3),
+            _ => null,
         };
     }
 
