@@ -159,7 +159,7 @@ internal sealed partial class GraphImporter
             "QLinearMatMul" => OpReading(QLinearMatMul(node), 0),
             "MatMulInteger" => OpReading(MatMulInteger(node), 0, 2),
             "ConvInteger" => OpReading(ConvInteger(node), 0, 2),
-            "QLinearAdd" => OpReading(QLinearAdd(node), 0, 3),
+            "QLinearAdd" when node.Domain == "com.microsoft" => OpReading(QLinearAdd(node), 0, 3),
             _ => null,
         };
     }
