@@ -97,9 +97,10 @@ public sealed class PreQuantizedTests(ITestOutputHelper output)
     private sealed record GraphModuleOutputs(string[] OpTypes, float MaxIntDifference, float MaxFloatDifference);
 
     [Theory]
-    [InlineData(false, 1)]
-    [InlineData(true, 2)]
-    public void QLinearConv_matches_onnx_runtime(bool signed, int groups)
+    [InlineData(false, 1, 6)]
+    [InlineData(true, 2, 6)]
+    [InlineData(false, 4, 4)]
+    public void QLinearConv_matches_onnx_runtime(bool signed, int groups, int outChannels)
     {
         int activation = signed ? Int8 : UInt8, qmin = signed ? -128 : 0, qmax = signed ? 127 : 255;
         var graph = Graph("qlinearconv", Node("QLinearConv", ["X", "xs", "xz", "W", "ws", "wz", "ys", "yz", "B"], ["Y"], "qconv",
@@ -108,9 +109,9 @@ public sealed class PreQuantizedTests(ITestOutputHelper output)
         graph.Output.Add(Output("Y", activation));
         graph.Initializer.Add([
             Scalar("xs", 0.02f), Typed("xz", activation, [], signed ? -3 : 128),
-            Typed("W", Int8, [6, 4 / groups, 3, 3], RandomInts(6 * 4 / groups * 9, -127, 127)),
-            Floats("ws", [6], RandomFloats(6, 0.01f).Select(v => Math.Abs(v) + 0.001f).ToArray()), Typed("wz", Int8, [6], new int[6]),
-            Scalar("ys", 0.05f), Typed("yz", activation, [], signed ? 5 : 100), Typed("B", Int32, [6], RandomInts(6, -500, 500)),
+            Typed("W", Int8, [outChannels, 4 / groups, 3, 3], RandomInts(outChannels * 4 / groups * 9, -127, 127)),
+            Floats("ws", [outChannels], RandomFloats(outChannels, 0.01f).Select(v => Math.Abs(v) + 0.001f).ToArray()), Typed("wz", Int8, [outChannels], new int[outChannels]),
+            Scalar("ys", 0.05f), Typed("yz", activation, [], signed ? 5 : 100), Typed("B", Int32, [outChannels], RandomInts(outChannels, -500, 500)),
         ]);
         var outcome = Compare(Model(graph), [new Feed("X", activation, [2, 4, 9, 10], RandomInts(720, qmin, qmax).Select(v => (float)v).ToArray())]);
         Assert.Equal(["QLinearConv"], outcome.OpTypes);
