@@ -245,6 +245,25 @@ public sealed class PreQuantizedTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Qdq_conv_without_output_quantization_runs_in_fp32_on_dequantized_weights()
+    {
+        // Nothing quantizes the Conv's output, so neither ONNX Runtime nor we fuse: the weights are dequantized once.
+        var graph = Graph("qdq_float_conv",
+            Node("QuantizeLinear", ["X", "xs", "xz"], ["Xq"], "qx"),
+            Node("DequantizeLinear", ["Xq", "xs", "xz"], ["Xd"], "dqx"),
+            Node("DequantizeLinear", ["Wq", "ws", "wz"], ["Wd"], "dqw", Int("axis", 0)),
+            Node("Conv", ["Xd", "Wd"], ["Y"], "conv", Ints("pads", 1, 1, 1, 1)));
+        graph.Input.Add(Value("X", FloatType, 1, 2, 7, 8));
+        graph.Output.Add(Output("Y", FloatType));
+        graph.Initializer.Add([
+            Scalar("xs", 0.03f), Typed("xz", Int8, [], 3), Floats("ws", [4], 0.01f, 0.02f, 0.005f, 0.03f), Typed("wz", Int8, [4], -2, 0, 1, 5),
+            Typed("Wq", Int8, [4, 2, 3, 3], RandomInts(72, -127, 127)),
+        ]);
+        var outcome = Compare(Model(graph), [new Feed("X", FloatType, [1, 2, 7, 8], RandomFloats(112, 3f))], floatTolerance: 1e-5f);
+        Assert.Contains("Conv", outcome.OpTypes);
+    }
+
+    [Fact]
     public void Unfused_quantize_and_dequantize_match_onnx_runtime_per_axis()
     {
         var graph = Graph("qdq",

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Quantization.Graph;
 using Quantization.Kernels.Conv;
 using Quantization.Kernels.Gemm;
@@ -39,6 +40,8 @@ internal sealed partial class GraphImporter
     {
         if (node.TryGetAttribute("output_dtype", out var dtype) && (OnnxElementType)dtype.Int is not (OnnxElementType.UInt8 or OnnxElementType.Int8))
             throw new OnnxFormatException($"{node.Label}: output_dtype {(OnnxElementType)dtype.Int} is not supported (uint8 and int8 are).");
+        if (node.GetInt("block_size", 0) != 0)
+            throw new OnnxFormatException($"{node.Label}: blocked quantization (block_size) is not supported.");
         QParams q = QParamsOf(node, 1, 2, "output");
         if (dtype is not null && node.Inputs.Count < 3)
             q = q with { Signed = (OnnxElementType)dtype.Int == OnnxElementType.Int8 };
@@ -46,7 +49,9 @@ internal sealed partial class GraphImporter
     }
 
     private GraphKernel DequantizeLinear(OnnxNode node) =>
-        QuantizedKernels.DequantizeLinear(QParamsOf(node, 1, 2, "input", allowInt32: true), (int)node.GetInt("axis", 1));
+        node.GetInt("block_size", 0) != 0
+            ? throw new OnnxFormatException($"{node.Label}: blocked quantization (block_size) is not supported.")
+            : QuantizedKernels.DequantizeLinear(QParamsOf(node, 1, 2, "input", allowInt32: true), (int)node.GetInt("axis", 1));
 
     private GraphKernel QLinearConv(OnnxNode node) =>
         QuantizedConv(node, QParamsOf(node, 1, 2, "input"), ConstantInput(node, 3, "weights"), QParamsOf(node, 4, 5, "weight"),
@@ -178,6 +183,30 @@ internal sealed partial class GraphImporter
     }
 
     /// <summary>
+    /// Records the float values of every DequantizeLinear of constants, so a Conv, MatMul or Gemm outside a QDQ group
+    /// still finds constant weights for its FP32 layer. The DequantizeLinear nodes stay, for any reader at run time.
+    /// </summary>
+    private void FoldDequantizedConstants(OnnxGraph graph)
+    {
+        foreach (OnnxNode node in graph.Nodes)
+        {
+            if (node.OpType != "DequantizeLinear" || node.Domain.Length != 0 || node.Inputs.Count == 0 || node.Outputs.Count == 0
+                || FindConstant(node.Inputs[0]) is not OnnxTensor q)
+                continue;
+            try
+            {
+                float[] values = QuantizedKernels.Dequantize(q.ToFloats(), q.Shape(), QParamsOf(node, 1, 2, "input", allowInt32: true), (int)node.GetInt("axis", 1));
+                _dequantizedConstants[node.Outputs[0]] = new OnnxTensor(node.Outputs[0], OnnxElementType.Float, q.Dims.ToArray(), q.ElementCount,
+                    MemoryMarshal.AsBytes(values.AsSpan()).ToArray(), null);
+            }
+            catch (Exception e) when (e is OnnxFormatException or ArgumentException or InvalidOperationException)
+            {
+                // Not foldable: the node reports the problem when it is translated.
+            }
+        }
+    }
+
+    /// <summary>
     /// Finds the QDQ groups of a graph: a Conv (2-D), MatMul or Gemm (transA 0, alpha 1, beta 1) whose activation is a
     /// per-tensor DequantizeLinear, whose weights are a DequantizeLinear of constant u8/s8 values (per tensor or per
     /// output channel), whose bias (if any) is a DequantizeLinear of int32 with scale <c>sx · sw</c> and zero point 0,
@@ -203,7 +232,7 @@ internal sealed partial class GraphImporter
         var groups = new Dictionary<OnnxNode, QdqGroup>();
         foreach (OnnxNode node in graph.Nodes)
         {
-            if (node.Domain.Length != 0 || node.OpType is not ("Conv" or "MatMul" or "Gemm") || graphOutputs.Contains(node.Outputs[0])
+            if (node.Domain.Length != 0 || node.Outputs.Count == 0 || node.OpType is not ("Conv" or "MatMul" or "Gemm") || graphOutputs.Contains(node.Outputs[0])
                 || readers.GetValueOrDefault(node.Outputs[0]) is not [{ OpType: "QuantizeLinear", Domain: "" } q]
                 || Dq(node, 0) is not OnnxNode dqX || Dq(node, 1) is not OnnxNode dqW)
                 continue;

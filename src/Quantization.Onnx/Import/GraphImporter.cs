@@ -17,6 +17,7 @@ internal sealed partial class GraphImporter
     private readonly List<(string Name, Module Module)> _layers = [];
     private readonly HashSet<string> _layerNames = [];
     private readonly List<OnnxGraph> _enclosing = [];
+    private readonly Dictionary<string, OnnxTensor> _dequantizedConstants = [];
 
     private GraphImporter(long opset) => _opset = opset;
 
@@ -34,6 +35,7 @@ internal sealed partial class GraphImporter
         var nodes = new List<GraphNode>();
         var unsupported = new List<string>();
         _enclosing.Add(graph);
+        FoldDequantizedConstants(graph);
         var groups = FindQdqGroups(graph, out HashSet<OnnxNode> replaced);
         foreach (OnnxNode node in graph.Nodes)
         {
@@ -199,7 +201,7 @@ internal sealed partial class GraphImporter
                 return t;
         }
 
-        return null;
+        return _dequantizedConstants.GetValueOrDefault(name);
     }
 
     private static CastTarget CastTo(OnnxNode node) => (OnnxElementType)node.GetAttribute("to").Int switch

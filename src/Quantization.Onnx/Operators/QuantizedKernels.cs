@@ -43,11 +43,21 @@ internal static class QuantizedKernels
     });
 
     /// <summary><c>DequantizeLinear</c>: <c>y = (x - zp) · scale</c> in float, per tensor or per channel along <paramref name="axis"/>.</summary>
-    public static GraphKernel DequantizeLinear(QParams q, int axis) => PerChannel(q, axis, (x, scale, zp, y) =>
+    public static GraphKernel DequantizeLinear(QParams q, int axis) => PerChannel(q, axis, Dequantize);
+
+    /// <summary>Dequantizes constant values of <paramref name="shape"/> at import (weights feeding a float layer).</summary>
+    public static float[] Dequantize(ReadOnlySpan<float> x, ReadOnlySpan<int> shape, QParams q, int axis)
     {
-        TensorPrimitives.Subtract(x, zp, y);
+        var y = new float[x.Length];
+        PerChannel(x, shape, q, axis, Dequantize, y);
+        return y;
+    }
+
+    private static void Dequantize(ReadOnlySpan<float> x, float scale, int zeroPoint, Span<float> y)
+    {
+        TensorPrimitives.Subtract(x, zeroPoint, y);
         TensorPrimitives.Multiply(y, scale, y);
-    });
+    }
 
     private delegate void ChannelMap(ReadOnlySpan<float> x, float scale, int zeroPoint, Span<float> y);
 
@@ -55,30 +65,34 @@ internal static class QuantizedKernels
     {
         Tensor x = GraphOps.Required(inputs, 0);
         Tensor y = scope.Output(x, x.Shape);
+        PerChannel(x.AsSpan(), x.Shape, q, axis, map, y.AsSpan());
+        return [y];
+    };
+
+    private static void PerChannel(ReadOnlySpan<float> x, ReadOnlySpan<int> shape, QParams q, int axis, ChannelMap map, Span<float> y)
+    {
         if (q.Scales.Length == 1)
         {
-            map(x.AsSpan(), q.Scales[0], q.ZeroPoints[0], y.AsSpan());
-            return [y];
+            map(x, q.Scales[0], q.ZeroPoints[0], y);
+            return;
         }
 
-        int a = axis < 0 ? axis + x.Rank : axis;
-        if (a < 0 || a >= x.Rank || x.Shape[a] != q.Scales.Length)
-            throw new ArgumentException($"{q.Scales.Length} scales do not fit axis {axis} of an input of shape {Tensor.FormatShape(x.Shape)}.");
-        int channels = x.Shape[a], inner = 1;
-        for (int d = a + 1; d < x.Rank; d++)
-            inner *= x.Shape[d];
+        int a = axis < 0 ? axis + shape.Length : axis;
+        if (a < 0 || a >= shape.Length || shape[a] != q.Scales.Length)
+            throw new ArgumentException($"{q.Scales.Length} scales do not fit axis {axis} of an input of shape {Tensor.FormatShape(shape)}.");
+        int channels = shape[a], inner = 1;
+        for (int d = a + 1; d < shape.Length; d++)
+            inner *= shape[d];
         int outer = channels * inner == 0 ? 0 : x.Length / (channels * inner);
         for (int o = 0; o < outer; o++)
         {
             for (int c = 0; c < channels; c++)
             {
                 int start = (o * channels + c) * inner;
-                map(x.AsSpan().Slice(start, inner), q.Scales[c], q.ZeroPoints[c], y.AsSpan().Slice(start, inner));
+                map(x.Slice(start, inner), q.Scales[c], q.ZeroPoints[c], y.Slice(start, inner));
             }
         }
-
-        return [y];
-    };
+    }
 
     /// <summary>
     /// <c>DynamicQuantizeLinear</c>: u8 values with the scale and zero point ONNX Runtime picks from the range
