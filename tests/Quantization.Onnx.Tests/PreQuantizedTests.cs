@@ -260,7 +260,21 @@ public sealed class PreQuantizedTests(ITestOutputHelper output)
             Typed("Wq", Int8, [4, 2, 3, 3], RandomInts(72, -127, 127)),
         ]);
         var outcome = Compare(Model(graph), [new Feed("X", FloatType, [1, 2, 7, 8], RandomFloats(112, 3f))], floatTolerance: 1e-5f);
-        Assert.Contains("Conv", outcome.OpTypes);
+        Assert.Equal(["QuantizeLinear", "DequantizeLinear", "Conv"], outcome.OpTypes);
+    }
+
+    [Fact]
+    public void Int32_accumulators_beyond_two_to_the_24_equal_onnx_runtime_after_the_cast_to_float()
+    {
+        // |acc| up to 1100 · 255 · 127 ≈ 3.6e7 > 2^24: held as the nearest float, which is what Cast(to float) gives.
+        var graph = Graph("large",
+            Node("MatMulInteger", ["A", "B"], ["Acc"], "mmi"),
+            Node("Cast", ["Acc"], ["Y"], "cast", Int("to", FloatType)));
+        graph.Input.Add(Value("A", UInt8, 2, 1100));
+        graph.Output.Add(Output("Y", FloatType));
+        graph.Initializer.Add(Typed("B", Int8, [1100, 3], RandomInts(3300, 120, 127)));
+        var outcome = Compare(Model(graph), [new Feed("A", UInt8, [2, 1100], RandomInts(2200, 250, 255).Select(v => (float)v).ToArray())], floatTolerance: 0);
+        Assert.Equal(0, outcome.MaxFloatDifference);
     }
 
     [Fact]

@@ -69,6 +69,10 @@ internal sealed partial class GraphImporter
 
         _enclosing.RemoveAt(_enclosing.Count - 1);
 
+        // A DequantizeLinear whose values only layers took at import (as weights) would compute them for nobody.
+        var needed = nodes.SelectMany(n => n.Inputs.Concat(n.CapturedNames)).Concat(graph.Outputs.Select(o => o.Name)).ToHashSet();
+        nodes.RemoveAll(n => n.OpType == "DequantizeLinear" && !n.Outputs.Any(needed.Contains));
+
         var read = nodes.SelectMany(n => n.Inputs.Concat(n.CapturedNames)).Concat(graph.Outputs.Select(o => o.Name)).ToHashSet();
         var constants = new Dictionary<string, Tensor>();
         foreach (var (name, tensor) in graph.Initializers.Concat(graph.Constants))
