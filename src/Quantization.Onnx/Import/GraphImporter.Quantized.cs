@@ -15,8 +15,11 @@ namespace Quantization.Onnx.Import;
 /// </summary>
 internal sealed partial class GraphImporter
 {
-    /// <summary>A QDQ group that runs as one INT8 node: the dequantized activation, weights and bias, and the quantized output.</summary>
-    private sealed record QdqGroup(OnnxNode Activation, OnnxNode Weights, OnnxNode? Bias, OnnxNode Output);
+    /// <summary>
+    /// A QDQ group that runs as one INT8 node: the dequantized activation, weights and bias, an optional Relu, and the
+    /// quantized output.
+    /// </summary>
+    private sealed record QdqGroup(OnnxNode Activation, OnnxNode Weights, OnnxNode? Bias, OnnxNode? Relu, OnnxNode Output);
 
     /// <summary>
     /// The scale and zero point inputs of a quantize/dequantize-style node, which must be constant. The zero point's
@@ -88,20 +91,20 @@ internal sealed partial class GraphImporter
     }
 
     /// <summary>The weight zero points of MatMulInteger/ConvInteger: absent (0), one, or one per output column/channel.</summary>
-    private QParams WeightZeroPoints(OnnxNode node, int index, int channels)
+    private int[] WeightZeroPoints(OnnxNode node, int index, int channels)
     {
         OnnxTensor? zp = OptionalConstant(node, index, "weight zero point");
         int[] values = zp is null ? [0] : zp.ToInt64s().Select(v => (int)v).ToArray();
         if (values.Length != 1 && values.Length != channels)
             throw new OnnxFormatException($"{node.Label}: {values.Length} weight zero points for {channels} channels.");
-        return new QParams(new float[values.Length], values, false);
+        return values;
     }
 
     /// <summary>
     /// Constant u8 or s8 weights as s8 for the packing: u8 values move down by 128 with their zero points, which
     /// leaves <c>w - zw</c> unchanged.
     /// </summary>
-    private static sbyte[] Weights(OnnxNode node, OnnxTensor w, QParams q, out int[] zeroPoints)
+    private static sbyte[] Weights(OnnxNode node, OnnxTensor w, int[] zeroPoints, out int[] shiftedZeroPoints)
     {
         int offset = w.ElementType switch
         {
@@ -109,12 +112,12 @@ internal sealed partial class GraphImporter
             OnnxElementType.UInt8 => 128,
             var t => throw new OnnxFormatException($"{node.Label}: the weights are {t}; only uint8 and int8 are supported."),
         };
-        zeroPoints = q.ZeroPoints.Select(z => z - offset).ToArray();
+        shiftedZeroPoints = zeroPoints.Select(z => z - offset).ToArray();
         return w.ToInt64s().Select(v => (sbyte)(v - offset)).ToArray();
     }
 
     /// <summary>The INT8 convolution for a Conv-style node's attributes and constant [Co, Ci/g, kh, kw] weights.</summary>
-    private Int8Conv2d Int8Convolution(OnnxNode node, OnnxTensor w, QParams wq)
+    private Int8Conv2d Int8Convolution(OnnxNode node, OnnxTensor w, int[] zeroPoints)
     {
         if (w.Dims.Count != 4)
             throw new OnnxFormatException($"{node.Label}: only 2-D quantized convolutions are supported, not weights [{string.Join(", ", w.Dims)}].");
@@ -126,11 +129,11 @@ internal sealed partial class GraphImporter
         int groups = (int)node.GetInt("group", 1);
         if (groups <= 0)
             throw new OnnxFormatException($"{node.Label}: group must be positive, not {groups}.");
-        if (wq.ZeroPoints.Length != 1 && wq.ZeroPoints.Length != shape[0])
-            throw new OnnxFormatException($"{node.Label}: {wq.ZeroPoints.Length} weight zero points for {shape[0]} output channels.");
+        if (zeroPoints.Length != 1 && zeroPoints.Length != shape[0])
+            throw new OnnxFormatException($"{node.Label}: {zeroPoints.Length} weight zero points for {shape[0]} output channels.");
         var geometry = new Conv2dGeometry(shape[1] * groups, shape[0], shape[2], shape[3], strides[0], strides[1], pads[0], pads[1], pads[2], pads[3],
             dilations[0], dilations[1], groups);
-        sbyte[] weights = Weights(node, w, wq, out int[] zw);
+        sbyte[] weights = Weights(node, w, zeroPoints, out int[] zw);
         try
         {
             return new Int8Conv2d(geometry, weights, zw);
@@ -142,29 +145,30 @@ internal sealed partial class GraphImporter
     }
 
     /// <summary>A convolution requantized to the output's type: multiplier <c>sx · sw[c] / sy</c>, int32 bias.</summary>
-    private GraphKernel QuantizedConv(OnnxNode node, QParams x, OnnxTensor w, QParams wq, OnnxTensor? bias, QParams y)
+    private GraphKernel QuantizedConv(OnnxNode node, QParams x, OnnxTensor w, QParams wq, OnnxTensor? bias, QParams y, bool relu = false)
     {
-        Int8Conv2d conv = Int8Convolution(node, w, wq);
-        return QuantizedKernels.Conv(conv, x.ZeroPoints[0], null, x.Signed, Requantize(node, x, wq, y, bias, conv.Geometry.OutChannels));
+        Int8Conv2d conv = Int8Convolution(node, w, wq.ZeroPoints);
+        return QuantizedKernels.Conv(conv, x.ZeroPoints[0], null, x.Signed, Requantize(node, x, wq, y, bias, conv.Geometry.OutChannels, relu));
     }
 
     /// <summary>A product by constant B ([K, N], or [N, K] when <paramref name="transposed"/>) requantized to the output's type.</summary>
-    private GraphKernel QuantizedMatMul(OnnxNode node, QParams a, OnnxTensor b, bool transposed, QParams bq, OnnxTensor? bias, QParams y)
+    private GraphKernel QuantizedMatMul(OnnxNode node, QParams a, OnnxTensor b, bool transposed, QParams bq, OnnxTensor? bias, QParams y, bool relu = false)
     {
         if (b.Dims.Count != 2)
             throw new OnnxFormatException($"{node.Label}: only a 2-D constant B is supported, not [{string.Join(", ", b.Dims)}].");
         int k = (int)b.Dims[transposed ? 1 : 0], n = (int)b.Dims[transposed ? 0 : 1];
         if (bq.ZeroPoints.Length != 1 && bq.ZeroPoints.Length != n)
             throw new OnnxFormatException($"{node.Label}: {bq.ZeroPoints.Length} B scales for {n} columns.");
-        Int8PackedWeights packed = Int8Gemm.Pack(Weights(node, b, bq, out int[] zw), k, n, transposed, zw);
-        return QuantizedKernels.MatMul(packed, a.ZeroPoints[0], null, a.Signed, Requantize(node, a, bq, y, bias, n));
+        Int8PackedWeights packed = Int8Gemm.Pack(Weights(node, b, bq.ZeroPoints, out int[] zw), k, n, transposed, zw);
+        return QuantizedKernels.MatMul(packed, a.ZeroPoints[0], null, a.Signed, Requantize(node, a, bq, y, bias, n, relu));
     }
 
     /// <summary>
     /// The requantizing epilogue as ONNX Runtime computes it: <c>multiplier[c] = sx · sw[c] / sy</c> in float, then
-    /// <c>saturate(round_half_even((acc + bias[c]) · multiplier[c]) + zy)</c>.
+    /// <c>saturate(round_half_even((acc + bias[c]) · multiplier[c]) + zy)</c>. A fused Relu raises the lower clamp to
+    /// <c>zy</c>, the quantized 0: <c>quantize(max(v, 0)) = max(quantize(v), zy)</c>.
     /// </summary>
-    private static Int8GemmEpilogue Requantize(OnnxNode node, QParams x, QParams w, QParams y, OnnxTensor? bias, int channels)
+    private static Int8GemmEpilogue Requantize(OnnxNode node, QParams x, QParams w, QParams y, OnnxTensor? bias, int channels, bool relu)
     {
         if (x.Scales.Length != 1 || y.Scales.Length != 1)
             throw new OnnxFormatException($"{node.Label}: the input and output must be quantized per tensor.");
@@ -179,7 +183,7 @@ internal sealed partial class GraphImporter
             intBias = bias.ToInt64s().Select(v => (int)v).ToArray();
         }
 
-        return Int8GemmEpilogue.Requantize(multipliers, intBias, y.ZeroPoints[0], y.QMin, y.QMax, y.Signed);
+        return Int8GemmEpilogue.Requantize(multipliers, intBias, y.ZeroPoints[0], relu ? Math.Max(y.ZeroPoints[0], y.QMin) : y.QMin, y.QMax, y.Signed);
     }
 
     /// <summary>
@@ -210,8 +214,8 @@ internal sealed partial class GraphImporter
     /// Finds the QDQ groups of a graph: a Conv (2-D), MatMul or Gemm (transA 0, alpha 1, beta 1) whose activation is a
     /// per-tensor DequantizeLinear, whose weights are a DequantizeLinear of constant u8/s8 values (per tensor or per
     /// output channel), whose bias (if any) is a DequantizeLinear of int32 with scale <c>sx · sw</c> and zero point 0,
-    /// and whose output only a per-tensor QuantizeLinear reads. <paramref name="replaced"/> receives the nodes the
-    /// groups make redundant: each QuantizeLinear, and each DequantizeLinear that only grouped nodes read.
+    /// and whose output only a per-tensor QuantizeLinear reads, directly or through one Relu. <paramref name="replaced"/> receives the nodes the
+    /// groups make redundant: each QuantizeLinear and Relu, and each DequantizeLinear that only grouped nodes read.
     /// </summary>
     private Dictionary<OnnxNode, QdqGroup> FindQdqGroups(OnnxGraph graph, out HashSet<OnnxNode> replaced)
     {
@@ -226,15 +230,19 @@ internal sealed partial class GraphImporter
         }
 
         var graphOutputs = graph.Outputs.Select(o => o.Name).ToHashSet();
+        OnnxNode? OnlyReader(OnnxNode node) =>
+            !graphOutputs.Contains(node.Outputs[0]) && readers.GetValueOrDefault(node.Outputs[0]) is [{ Domain: "" } reader] ? reader : null;
         OnnxNode? Dq(OnnxNode node, int index) =>
             index < node.Inputs.Count && producers.GetValueOrDefault(node.Inputs[index]) is { OpType: "DequantizeLinear", Domain: "" } dq ? dq : null;
 
         var groups = new Dictionary<OnnxNode, QdqGroup>();
         foreach (OnnxNode node in graph.Nodes)
         {
-            if (node.Domain.Length != 0 || node.Outputs.Count == 0 || node.OpType is not ("Conv" or "MatMul" or "Gemm") || graphOutputs.Contains(node.Outputs[0])
-                || readers.GetValueOrDefault(node.Outputs[0]) is not [{ OpType: "QuantizeLinear", Domain: "" } q]
-                || Dq(node, 0) is not OnnxNode dqX || Dq(node, 1) is not OnnxNode dqW)
+            if (node.Domain.Length != 0 || node.Outputs.Count == 0 || node.OpType is not ("Conv" or "MatMul" or "Gemm")
+                || OnlyReader(node) is not OnnxNode reader || Dq(node, 0) is not OnnxNode dqX || Dq(node, 1) is not OnnxNode dqW)
+                continue;
+            OnnxNode? relu = reader.OpType == "Relu" ? reader : null;
+            if ((relu is null ? reader : OnlyReader(relu)) is not { OpType: "QuantizeLinear", Domain: "" } q)
                 continue;
             OnnxNode? dqB = node.OpType != "MatMul" && node.Inputs.Count > 2 && node.Inputs[2].Length > 0 ? Dq(node, 2) : null;
             if (dqB is null && node.OpType != "MatMul" && node.Inputs.Count > 2 && node.Inputs[2].Length > 0)
@@ -242,7 +250,7 @@ internal sealed partial class GraphImporter
             try
             {
                 if (QdqFits(node, dqX, dqW, dqB, q))
-                    groups[node] = new QdqGroup(dqX, dqW, dqB, q);
+                    groups[node] = new QdqGroup(dqX, dqW, dqB, relu, q);
             }
             catch (OnnxFormatException)
             {
@@ -250,7 +258,7 @@ internal sealed partial class GraphImporter
             }
         }
 
-        replaced = groups.Values.Select(g => g.Output).ToHashSet();
+        replaced = groups.Values.SelectMany(g => g.Relu is null ? [g.Output] : new[] { g.Relu, g.Output }).ToHashSet();
         // A subgraph may read a dequantized value by name, so with control flow every DequantizeLinear stays.
         bool hasSubgraphs = graph.Nodes.Any(n => n.OpType == "If");
         foreach (OnnxNode dq in groups.Values.SelectMany(g => g.Bias is null ? [g.Activation, g.Weights] : new[] { g.Activation, g.Weights, g.Bias }))
@@ -304,11 +312,12 @@ internal sealed partial class GraphImporter
         QParams x = QParamsOf(group.Activation, 1, 2, "input"), wq = QParamsOf(group.Weights, 1, 2, "weight"), y = QParamsOf(group.Output, 1, 2, "output");
         OnnxTensor w = FindConstant(group.Weights.Inputs[0])!;
         OnnxTensor? bias = group.Bias is null ? null : FindConstant(group.Bias.Inputs[0]);
+        bool relu = group.Relu is not null;
         (string opType, GraphKernel kernel) = node.OpType switch
         {
-            "Conv" => ("QLinearConv", QuantizedConv(node, x, w, wq, bias, y)),
-            "Gemm" => ("QGemm", QuantizedMatMul(node, x, w, node.GetInt("transB", 0) != 0, wq, bias, y)),
-            _ => ("QLinearMatMul", QuantizedMatMul(node, x, w, transposed: false, wq, null, y)),
+            "Conv" => ("QLinearConv", QuantizedConv(node, x, w, wq, bias, y, relu)),
+            "Gemm" => ("QGemm", QuantizedMatMul(node, x, w, node.GetInt("transB", 0) != 0, wq, bias, y, relu)),
+            _ => ("QLinearMatMul", QuantizedMatMul(node, x, w, transposed: false, wq, null, y, relu)),
         };
         return new GraphNode(name, opType, [group.Activation.Inputs[0]], group.Output.Outputs.ToArray(), kernel);
     }
