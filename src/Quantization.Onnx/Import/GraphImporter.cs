@@ -8,8 +8,9 @@ namespace Quantization.Onnx.Import;
 /// <summary>
 /// Translates a validated <see cref="OnnxModel"/> into a <see cref="GraphModule"/>: convolutions, fully connected
 /// layers (Gemm, and MatMul by a constant) and batch norms become child modules holding the model's weights; every
-/// other node becomes a core node kind configured from its attributes. Anything the graph module cannot run
-/// faithfully throws <see cref="OnnxFormatException"/> naming the node.
+/// other node becomes a core node kind configured from its attributes; pre-quantized nodes run on the INT8 kernels
+/// (GraphImporter.Quantized.cs). Anything the graph module cannot run faithfully throws
+/// <see cref="OnnxFormatException"/> naming the node; unsupported operators are all named in one exception.
 /// </summary>
 internal sealed partial class GraphImporter
 {
