@@ -1,5 +1,6 @@
 using Quantization.Graph;
 using Quantization.Nn;
+using Quantization.Onnx.Operators;
 using Quantization.Ops;
 
 namespace Quantization.Onnx.Import;
@@ -7,8 +8,9 @@ namespace Quantization.Onnx.Import;
 /// <summary>
 /// Translates a validated <see cref="OnnxModel"/> into a <see cref="GraphModule"/>: convolutions, fully connected
 /// layers (Gemm, and MatMul by a constant) and batch norms become child modules holding the model's weights; every
-/// other node becomes a core node kind configured from its attributes. Anything the graph module cannot run
-/// faithfully throws <see cref="OnnxFormatException"/> naming the node.
+/// other node becomes a core node kind configured from its attributes; pre-quantized nodes run on the INT8 kernels
+/// (GraphImporter.Quantized.cs). Anything the graph module cannot run faithfully throws
+/// <see cref="OnnxFormatException"/> naming the node; unsupported operators are all named in one exception.
 /// </summary>
 internal sealed partial class GraphImporter
 {
@@ -16,6 +18,7 @@ internal sealed partial class GraphImporter
     private readonly List<(string Name, Module Module)> _layers = [];
     private readonly HashSet<string> _layerNames = [];
     private readonly List<OnnxGraph> _enclosing = [];
+    private readonly Dictionary<string, OnnxTensor> _dequantizedConstants = [];
 
     private GraphImporter(long opset) => _opset = opset;
 
@@ -31,16 +34,29 @@ internal sealed partial class GraphImporter
     private GraphBody Body(OnnxGraph graph)
     {
         var nodes = new List<GraphNode>();
+        var unsupported = new List<string>();
         _enclosing.Add(graph);
+        FoldDequantizedConstants(graph);
+        var groups = FindQdqGroups(graph, out HashSet<OnnxNode> replaced);
         foreach (OnnxNode node in graph.Nodes)
         {
-            if (node.Domain.Length != 0)
-                throw new OnnxFormatException($"{node.Label} is in domain '{node.Domain}'; only standard ONNX operators are supported.");
-            if (node.OpType == "Constant")
+            if (node.OpType == "Constant" && node.Domain.Length == 0 || replaced.Contains(node))
                 continue;
+            if (node.Domain.Length != 0 && !(node.Domain == "com.microsoft" && node.OpType == "QLinearAdd"))
+            {
+                unsupported.Add($"{node.Label} ({node.Domain}.{node.OpType})");
+                continue;
+            }
+
             try
             {
-                nodes.Add(Translate(node));
+                GraphNode? translated = groups.TryGetValue(node, out QdqGroup? group)
+                    ? QdqNode(node, group, node.Name.Length > 0 ? node.Name : node.Label)
+                    : Translate(node);
+                if (translated is null)
+                    unsupported.Add($"{node.Label} ({node.OpType})");
+                else
+                    nodes.Add(translated);
             }
             catch (Exception e) when (e is InvalidOperationException or ArgumentException)
             {
@@ -48,7 +64,15 @@ internal sealed partial class GraphImporter
             }
         }
 
+        // Every unsupported node at once, so one load tells the user all that is missing.
+        if (unsupported.Count > 0)
+            throw new OnnxFormatException($"{unsupported.Count} node(s) use operators that are not supported: {string.Join(", ", unsupported)}.");
+
         _enclosing.RemoveAt(_enclosing.Count - 1);
+
+        // A DequantizeLinear whose values only layers took at import (as weights) would compute them for nobody.
+        var needed = nodes.SelectMany(n => n.Inputs.Concat(n.CapturedNames)).Concat(graph.Outputs.Select(o => o.Name)).ToHashSet();
+        nodes.RemoveAll(n => n.OpType == "DequantizeLinear" && !n.Outputs.Any(needed.Contains));
 
         var read = nodes.SelectMany(n => n.Inputs.Concat(n.CapturedNames)).Concat(graph.Outputs.Select(o => o.Name)).ToHashSet();
         var constants = new Dictionary<string, Tensor>();
@@ -73,7 +97,8 @@ internal sealed partial class GraphImporter
         }
     }
 
-    private GraphNode Translate(OnnxNode node)
+    /// <summary>The node for one ONNX node, or null when its operator is not supported.</summary>
+    private GraphNode? Translate(OnnxNode node)
     {
         string name = node.Name.Length > 0 ? node.Name : node.Label;
         GraphNode Op(GraphKernel kernel) => new(name, node.OpType, node.Inputs.ToArray(), node.Outputs.ToArray(), kernel);
@@ -134,7 +159,15 @@ internal sealed partial class GraphImporter
             "Resize" => Op(Resize(node)),
             "If" => If(node, name),
             "LSTM" => OpReading(Lstm(node), 0, 4, 5, 6),
-            _ => throw new OnnxFormatException($"Operator {node.OpType} is not supported ({node.Label})."),
+            "QuantizeLinear" => OpReading(QuantizeLinear(node), 0),
+            "DequantizeLinear" => OpReading(DequantizeLinear(node), 0),
+            "DynamicQuantizeLinear" => Op(QuantizedKernels.DynamicQuantizeLinear()),
+            "QLinearConv" => OpReading(QLinearConv(node), 0),
+            "QLinearMatMul" => OpReading(QLinearMatMul(node), 0),
+            "MatMulInteger" => OpReading(MatMulInteger(node), 0, 2),
+            "ConvInteger" => OpReading(ConvInteger(node), 0, 2),
+            "QLinearAdd" when node.Domain == "com.microsoft" => OpReading(QLinearAdd(node), 0, 3),
+            _ => null,
         };
     }
 
@@ -173,7 +206,7 @@ internal sealed partial class GraphImporter
                 return t;
         }
 
-        return null;
+        return _dequantizedConstants.GetValueOrDefault(name);
     }
 
     private static CastTarget CastTo(OnnxNode node) => (OnnxElementType)node.GetAttribute("to").Int switch
