@@ -20,10 +20,12 @@ internal static partial class Cli
     private const string Usage = """
         usage:
           quantize inspect MODEL.onnx [--nodes]
-          quantize dynamic IN.onnx OUT.onnx [--per-channel] [--no-reduce-range] [--exclude NAME|OP,...]
-          quantize static IN.onnx OUT.onnx --data FILE.npz|FILE.npy|FOLDER [--method minmax|entropy|percentile|histogram]
-                          [--per-tensor] [--reduce-range] [--exclude NAME|OP,...] [--include NAME|OP,...] [--keep-fp32 N]
+          quantize dynamic IN.onnx OUT.onnx [--per-channel] [--no-reduce-range] [SELECTION]
+          quantize static IN.onnx OUT.onnx --data FILE.npz|FILE.npy|FOLDER [--method histogram|minmax|entropy|percentile]
+                          [--per-tensor] [--reduce-range] [--keep-fp32 N] [SELECTION]
+        SELECTION: --include NODE,... --exclude NODE,... --include-op OP,... --exclude-op OP,... (node names and op types)
         Calibration data: one sample per .npz (one array per model input) or .npy (single-input models), or a folder of them.
+        OUT.onnx is written in QDQ format, which ONNX Runtime runs on its integer kernels.
         """;
 
     /// <summary>Runs the command in <paramref name="args"/>, writing results to <paramref name="output"/> and problems to <paramref name="error"/>.</summary>
@@ -42,6 +44,8 @@ internal static partial class Cli
             return args[0] switch
             {
                 "inspect" => Inspect(options, output),
+                "dynamic" => Dynamic(options, output),
+                "static" => Static(options, output),
                 _ => throw new UsageException($"Unknown command '{args[0]}'."),
             };
         }

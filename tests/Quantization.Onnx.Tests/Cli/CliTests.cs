@@ -108,4 +108,38 @@ public sealed class CliTests : IDisposable
         Assert.Equal(Quantization.Cli.Cli.InputError, Run("inspect", Path.Combine(_dir, "none.onnx")).Code);
         Assert.Equal(Quantization.Cli.Cli.Ok, Run("--help").Code);
     }
+
+    [Fact]
+    public void Static_and_dynamic_write_qdq_models_with_a_summary()
+    {
+        string data = Path.Combine(_dir, "calibration");
+        Directory.CreateDirectory(data);
+        for (int i = 0; i < 2; i++)
+        {
+            var x = GraphModuleAssetTests.Random(10 + i, 1, 3, 48, 192);
+            NpyTestFiles.WriteArchive(Path.Combine(data, $"{i}.npz"), ("x", NpyTestFiles.Float32(x.AsSpan().ToArray(), 1, 3, 48, 192)));
+        }
+
+        string cls = Path.Combine(_dir, "cls-int8.onnx");
+        var (code, output, error) = Run("static", AssetModels.OcrClassifier, cls, "--data", data, "--method", "minmax", "--exclude", "p2o.Conv.0");
+        Assert.True(code == Quantization.Cli.Cli.Ok, error);
+        Assert.Contains("calibrating: 2/2", output, StringComparison.Ordinal);
+        Assert.Contains("| p2o.Conv.1 | Conv |", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("| p2o.Conv.0 |", output, StringComparison.Ordinal);
+        var exported = OnnxModel.Load(cls);
+        Assert.Contains("QuantizeLinear", exported.Graph.CountOpTypes().Keys);
+
+        string wake = Path.Combine(_dir, "wake-int8.onnx");
+        (code, output, error) = Run("dynamic", AssetModels.HelloDeepa, wake, "--per-channel");
+        Assert.True(code == Quantization.Cli.Cli.Ok, error);
+        Assert.Contains("| wake-int8.onnx |", output, StringComparison.Ordinal);
+        Assert.True(new FileInfo(wake).Length < 0.3 * new FileInfo(AssetModels.HelloDeepa).Length);
+
+        Assert.Equal(Quantization.Cli.Cli.UsageError, Run("static", AssetModels.OcrClassifier, cls).Code);
+        Assert.Equal(Quantization.Cli.Cli.UsageError, Run("static", AssetModels.OcrClassifier, cls, "--data", data, "--method", "magic").Code);
+        Assert.Equal(Quantization.Cli.Cli.InputError, Run("static", AssetModels.OcrClassifier, cls, "--data", Path.Combine(_dir, "none")).Code);
+        var unknownNode = Run("dynamic", AssetModels.HelloDeepa, wake, "--exclude", "no-such-node");
+        Assert.Equal(Quantization.Cli.Cli.InputError, unknownNode.Code);
+        Assert.Contains("no-such-node", unknownNode.Error, StringComparison.Ordinal);
+    }
 }
