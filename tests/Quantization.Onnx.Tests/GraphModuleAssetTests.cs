@@ -52,6 +52,26 @@ public sealed class GraphModuleAssetTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Asset_models_match_onnx_runtime_on_other_inputs_and_batch_sizes()
+    {
+        GraphModule classifier = OnnxModel.Load(AssetModels.OcrClassifier).ToGraphModule();
+        foreach (int batch in new[] { 1, 3 })
+            Compare(AssetModels.OcrClassifier, classifier, new() { ["x"] = Random(Seed + batch, batch, 3, 48, 192) });
+        // The classifier's width is dynamic too: a longer text line.
+        Compare(AssetModels.OcrClassifier, classifier, new() { ["x"] = Random(Seed + 7, 2, 3, 48, 256) });
+
+        GraphModule wakeWord = OnnxModel.Load(AssetModels.HelloDeepa).ToGraphModule();
+        foreach (int seed in new[] { 11, 12, 13 })
+            Compare(AssetModels.HelloDeepa, wakeWord, new() { ["onnx::Flatten_0"] = Random(seed, 1, 25, 96) * 3f });
+
+        GraphModule detector = OnnxModel.Load(AssetModels.OcrDetector).ToGraphModule();
+        var pages = new Tensor(2, 3, 96, 128);
+        Page(Seed + 1, 96, 128).AsSpan().CopyTo(pages.AsSpan());
+        Page(Seed + 2, 96, 128).AsSpan().CopyTo(pages.AsSpan()[(3 * 96 * 128)..]);
+        Compare(AssetModels.OcrDetector, detector, new() { ["x"] = pages });
+    }
+
+    [Fact]
     public void Silero_vad_matches_onnx_runtime_over_consecutive_chunks()
     {
         GraphModule graph = OnnxModel.Load(AssetModels.SileroVadLegacy).ToGraphModule();
