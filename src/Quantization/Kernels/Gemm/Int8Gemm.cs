@@ -18,7 +18,10 @@ namespace Quantization.Kernels.Gemm;
 /// </remarks>
 internal static class Int8Gemm
 {
-    /// <summary>Rows per task: a block of packed activations (96 × K bytes) stays in L2. A multiple of every MR (4, 6, 8).</summary>
+    /// <summary>
+    /// Rows per task: a block of packed activations (96 × K bytes) stays in L2. A multiple of every MR (4, 6, 8), so
+    /// blocks and micro-kernel tiles start at the same rows (variants that interleave a tile's rows rely on it).
+    /// </summary>
     internal const int RowBlock = 96;
 
     /// <summary>Weight panels per task.</summary>
@@ -94,21 +97,22 @@ internal static class Int8Gemm
         Int8GemmVariant variant = w.Variant;
         int rowBytes = variant.ActivationRowBytes(k);
         byte[] packedA = ArrayPool<byte>.Shared.Rent(m * rowBytes);
-        int[] columnTerms = ArrayPool<int>.Shared.Rent(n);
+        // Padded to whole panels: kernels read a full panel's start values.
+        int[] columnTerms = ArrayPool<int>.Shared.Rent(w.PanelCount * variant.PanelWidth);
         int[]? rowTerms = w.HasZeroPoints ? ArrayPool<int>.Shared.Rent(m) : null;
         try
         {
-            for (int i = 0; i < m; i++)
+            PackActivations(variant, a, m, k, lda, flip, packedA, maxThreads);
+            if (rowTerms is not null)
             {
-                ReadOnlySpan<byte> row = a.Slice(i * lda, k);
-                variant.PackActivationRow(row, flip, packedA.AsSpan(i * rowBytes, rowBytes));
-                if (rowTerms is not null)
-                    rowTerms[i] = unchecked(RowSum(row, flip) - k * za);
+                for (int i = 0; i < m; i++)
+                    rowTerms[i] = unchecked(RowSum(a.Slice(i * lda, k), flip) - k * za);
             }
 
             int offsetCorrection = za - variant.ActivationOffset;
             for (int j = 0; j < n; j++)
                 columnTerms[j] = unchecked(-offsetCorrection * w.ColumnSums[j]);
+            columnTerms.AsSpan(n, w.PanelCount * variant.PanelWidth - n).Clear();
 
             int panelsPerTask = PanelsPerTask;
             int panelTasks = (w.PanelCount + panelsPerTask - 1) / panelsPerTask;
@@ -125,6 +129,30 @@ internal static class Int8Gemm
             ArrayPool<int>.Shared.Return(columnTerms);
             if (rowTerms is not null)
                 ArrayPool<int>.Shared.Return(rowTerms);
+        }
+    }
+
+    /// <summary>Packs A by blocks of <see cref="RowBlock"/> rows, in parallel when it is large enough to pay for it.</summary>
+    private static unsafe void PackActivations(Int8GemmVariant variant, ReadOnlySpan<byte> a, int m, int k, int lda, byte flip, byte[] packed, int maxThreads)
+    {
+        int rowBytes = variant.ActivationRowBytes(k), blocks = (m + RowBlock - 1) / RowBlock;
+        if (blocks == 1)
+        {
+            variant.PackActivations(a, m, k, lda, flip, packed);
+            return;
+        }
+
+        long length = a.Length;
+        fixed (byte* source = a)
+        {
+            nint start = (nint)source;
+            // Packing moves a byte where the GEMM does N multiply-adds; weigh it as a few of them per byte.
+            KernelParallel.For(blocks, 8L * m * k, block =>
+            {
+                int first = block * RowBlock, rows = Math.Min(RowBlock, m - first);
+                var rowsOfA = new ReadOnlySpan<byte>((byte*)start + (long)first * lda, (int)Math.Min(int.MaxValue, length - (long)first * lda));
+                variant.PackActivations(rowsOfA, rows, k, lda, flip, packed.AsSpan(first * rowBytes, rows * rowBytes));
+            }, maxThreads);
         }
     }
 
@@ -148,6 +176,7 @@ internal static class Int8Gemm
             int* tile = stackalloc int[mr * nr];
             fixed (byte* a = packedA)
             fixed (byte* weights = w.Data)
+            fixed (int* init = columnTerms)
             {
                 for (int p = panelStart; p < panelEnd; p++)
                 {
@@ -155,11 +184,20 @@ internal static class Int8Gemm
                     for (int r0 = rowStart; r0 < rowEnd; r0 += mr)
                     {
                         int rows = Math.Min(mr, rowEnd - r0);
-                        variant.Kernel(rows, a + (long)r0 * rowBytes, rowBytes, weights + (long)p * panelBytes, paddedK, tile);
+                        variant.Kernel(rows, a + (long)r0 * rowBytes, rowBytes, weights + (long)p * panelBytes, paddedK, tile, init + n0);
+                        if (rowTerms is null && epilogue.Kind == Int8OutputKind.Int32)
+                        {
+                            // Raw accumulators: the start values already hold every correction.
+                            for (int r = 0; r < rows; r++)
+                                Buffer.MemoryCopy(tile + r * nr, (int*)output + (long)(r0 + r) * ldc + n0, columns * sizeof(int), columns * sizeof(int));
+                            continue;
+                        }
+
                         for (int r = 0; r < rows; r++)
                         {
                             var acc = new Span<int>(tile + r * nr, columns);
-                            Int8GemmOutput.Correct(acc, columnTerms.AsSpan(n0, columns), rowTerms is null ? 0 : rowTerms[r0 + r], w.ZeroPoints.AsSpan(n0, columns));
+                            if (rowTerms is not null && rowTerms[r0 + r] != 0)
+                                Int8GemmOutput.Correct(acc, rowTerms[r0 + r], w.ZeroPoints.AsSpan(n0, columns));
                             Int8GemmOutput.Write(acc, epilogue, epilogueOffset + n0, output, (long)(r0 + r) * ldc + n0);
                         }
                     }

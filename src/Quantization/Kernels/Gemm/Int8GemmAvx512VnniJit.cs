@@ -1,6 +1,8 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using Quantization.Kernels.Jit;
 
@@ -8,9 +10,10 @@ namespace Quantization.Kernels.Gemm;
 
 /// <summary>
 /// AVX512-VNNI through generated code: 512-bit <c>vpdpbusd</c> (64 MACs per instruction, twice AVX-VNNI's), which
-/// .NET's intrinsics cannot express (they offer VNNI on 256-bit vectors only). Micro-kernels of up to 8 rows × 32
-/// columns come from <see cref="VnniKernelGenerator"/>, are placed in executable pages once per shape, and are called
-/// through an unmanaged function pointer.
+/// .NET's intrinsics cannot express (they offer VNNI on 256-bit vectors only). Micro-kernels of up to
+/// <see cref="VnniKernelGenerator.MaxRows"/> rows × <see cref="VnniKernelGenerator.PanelWidth"/> columns come from
+/// <see cref="VnniKernelGenerator"/>, are placed in executable pages once per shape, and are called through an
+/// unmanaged function pointer. Activations are packed in tiles interleaved by K group, the layout the kernels read.
 /// </summary>
 /// <remarks>
 /// Available on x86-64 Linux and Windows when the CPU reports AVX512-VNNI (CPUID leaf 7, ECX bit 11) and the OS
@@ -23,7 +26,8 @@ internal sealed unsafe class Int8GemmAvx512VnniJit : Int8GemmVariant
 {
     public const string DisableVariable = "QUANTIZATION_DISABLE_JIT";
 
-    private readonly ConcurrentDictionary<(int Rows, int Stride, int PaddedK), nint> _kernels = new();
+    private readonly ConcurrentDictionary<(int Rows, int PaddedK), nint> _kernels = new();
+    private static readonly int[] NoStartValues = new int[VnniKernelGenerator.PanelWidth];
     private readonly Lazy<string?> _unavailableReason;
 
     private Int8GemmAvx512VnniJit() => _unavailableReason = new Lazy<string?>(() =>
@@ -56,11 +60,123 @@ internal sealed unsafe class Int8GemmAvx512VnniJit : Int8GemmVariant
     /// <summary>True when the CPU reports AVX512-VNNI: CPUID leaf 7, sub-leaf 0, ECX bit 11.</summary>
     public static bool CpuHasAvx512Vnni => X86Base.IsSupported && (X86Base.CpuId(7, 0).Ecx & (1 << 11)) != 0;
 
+    /// <remarks><paramref name="a"/> is a tile packed by <see cref="PackActivations"/>; <paramref name="aStride"/> is unused.</remarks>
     public override void Kernel(int rows, byte* a, int aStride, byte* panel, int paddedK, int* tile)
     {
-        nint code = _kernels.GetOrAdd((rows, aStride, paddedK), static key => Create(key.Rows, key.Stride, key.PaddedK));
-        ((delegate* unmanaged<byte*, byte*, int*, void>)code)(a, panel, tile);
+        fixed (int* zeros = NoStartValues)
+            Kernel(rows, a, aStride, panel, paddedK, tile, zeros);
     }
+
+    /// <remarks><paramref name="a"/> is a tile packed by <see cref="PackActivations"/>; <paramref name="aStride"/> is unused.</remarks>
+    public override void Kernel(int rows, byte* a, int aStride, byte* panel, int paddedK, int* tile, int* init)
+    {
+        nint code = _kernels.GetOrAdd((rows, paddedK), static key => Create(key.Rows, key.PaddedK));
+        ((delegate* unmanaged<byte*, byte*, int*, int*, void>)code)(a, panel, tile, init);
+    }
+
+    /// <summary>
+    /// Tiles of <see cref="MaxRows"/> rows (fewer in the last), each interleaved by K group: group g of row r at
+    /// bytes <c>(g * rows + r) * 4</c> of its tile, which starts where its first row would in a row-by-row layout.
+    /// </summary>
+    public override void PackActivations(ReadOnlySpan<byte> a, int m, int k, int lda, byte flip, Span<byte> packed)
+    {
+        int rowBytes = ActivationRowBytes(k), whole = k / 4, tail = k % 4;
+        Debug.Assert(ActivationOffset == 0 && packed.Length >= m * rowBytes && a.Length >= (long)(m - 1) * lda + k);
+        uint flips = flip * 0x01010101u;
+        fixed (byte* source = a)
+        fixed (byte* destination = packed)
+        {
+            for (int t0 = 0; t0 < m; t0 += MaxRows)
+            {
+                int rows = Math.Min(MaxRows, m - t0), g0 = 0;
+                byte* first = source + (long)t0 * lda;
+                uint* tile = (uint*)(destination + (long)t0 * rowBytes);
+                if (rows == MaxRows)
+                    g0 = InterleaveFullTile(first, lda, whole, Vector512.Create(flips), tile);
+                for (int r = 0; r < rows; r++)
+                {
+                    byte* row = first + (long)r * lda;
+                    for (int g = g0; g < whole; g++)
+                        tile[g * rows + r] = Unsafe.ReadUnaligned<uint>(row + 4 * g) ^ flips;
+                    if (tail > 0)
+                    {
+                        uint last = 0;
+                        for (int t = 0; t < tail; t++)
+                            last |= (uint)(byte)(row[4 * whole + t] ^ flip) << (8 * t);
+                        tile[whole * rows + r] = last;
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Interleaves 16 groups of all six rows at a time: each output vector gathers its lanes from the row pairs
+    /// (0, 1), (2, 3) and (4, 5) with two-source permutes and picks among the three with masks. Returns the groups done.
+    /// </summary>
+    private static int InterleaveFullTile(byte* first, int lda, int groups, Vector512<uint> flips, uint* tile)
+    {
+        const int Rows = 6;
+        Debug.Assert(MaxRowsIsSix);
+        var plan = TilePlan.Value;
+        int g = 0;
+        for (; g + 16 <= groups; g += 16)
+        {
+            var r0 = Vector512.Load((uint*)(first + 4 * g)) ^ flips;
+            var r1 = Vector512.Load((uint*)(first + lda + 4 * g)) ^ flips;
+            var r2 = Vector512.Load((uint*)(first + 2L * lda + 4 * g)) ^ flips;
+            var r3 = Vector512.Load((uint*)(first + 3L * lda + 4 * g)) ^ flips;
+            var r4 = Vector512.Load((uint*)(first + 4L * lda + 4 * g)) ^ flips;
+            var r5 = Vector512.Load((uint*)(first + 5L * lda + 4 * g)) ^ flips;
+            uint* output = tile + g * Rows;
+            for (int o = 0; o < Rows; o++)
+            {
+                var low = Avx512F.PermuteVar16x32x2(r0, plan.Indices[3 * o], r1);
+                var middle = Avx512F.PermuteVar16x32x2(r2, plan.Indices[3 * o + 1], r3);
+                var high = Avx512F.PermuteVar16x32x2(r4, plan.Indices[3 * o + 2], r5);
+                var picked = Vector512.ConditionalSelect(plan.Middle[o], middle, low);
+                Vector512.ConditionalSelect(plan.High[o], high, picked).Store(output + 16 * o);
+            }
+        }
+
+        return g;
+    }
+
+    private static bool MaxRowsIsSix => VnniKernelGenerator.MaxRows == 6;
+
+    private static readonly Lazy<InterleavePlan> TilePlan = new(() =>
+    {
+        const int Rows = 6;
+        var indices = new Vector512<uint>[3 * Rows];
+        var middle = new Vector512<uint>[Rows];
+        var high = new Vector512<uint>[Rows];
+        Span<uint> lanes = stackalloc uint[16];
+        Span<uint> middleLanes = stackalloc uint[16];
+        Span<uint> highLanes = stackalloc uint[16];
+        for (int o = 0; o < Rows; o++)
+        {
+            for (int pair = 0; pair < 3; pair++)
+            {
+                for (int l = 0; l < 16; l++)
+                {
+                    int flat = 16 * o + l, r = flat % Rows, group = flat / Rows;
+                    lanes[l] = r == 2 * pair ? (uint)group : r == 2 * pair + 1 ? (uint)(16 + group) : 0u;
+                    middleLanes[l] = r / 2 == 1 ? uint.MaxValue : 0u;
+                    highLanes[l] = r / 2 == 2 ? uint.MaxValue : 0u;
+                }
+
+                indices[3 * o + pair] = Vector512.Create<uint>(lanes);
+            }
+
+            middle[o] = Vector512.Create<uint>(middleLanes);
+            high[o] = Vector512.Create<uint>(highLanes);
+        }
+
+        return new InterleavePlan(indices, middle, high);
+    });
+
+    /// <summary>Permute indices (three per output vector) and lane masks for the rows 2-3 and 4-5 sources.</summary>
+    private sealed record InterleavePlan(Vector512<uint>[] Indices, Vector512<uint>[] Middle, Vector512<uint>[] High);
 
     /// <summary>The static reasons the variant cannot run, given the value of <see cref="DisableVariable"/>.</summary>
     internal static string? UnavailableReason(string? disableSetting)
@@ -76,9 +192,9 @@ internal sealed unsafe class Int8GemmAvx512VnniJit : Int8GemmVariant
         return CpuHasAvx512Vnni ? null : "the CPU does not report AVX512-VNNI";
     }
 
-    private static nint Create(int rows, int stride, int paddedK)
+    private static nint Create(int rows, int paddedK)
     {
-        byte[] code = VnniKernelGenerator.Generate(rows, stride, paddedK, OperatingSystem.IsWindows());
+        byte[] code = VnniKernelGenerator.Generate(rows, paddedK, OperatingSystem.IsWindows());
         return ExecutableMemory.TryCreate(code, out string? failure)
             ?? throw new InvalidOperationException($"Executable memory for a generated kernel was refused: {failure}.");
     }
@@ -86,33 +202,38 @@ internal sealed unsafe class Int8GemmAvx512VnniJit : Int8GemmVariant
     /// <summary>Generates and runs one kernel on known values; null when it computes the right sums.</summary>
     private static string? SelfTest()
     {
-        const int Rows = 3, K = 8;
-        byte[] code = VnniKernelGenerator.Generate(Rows, K, K, OperatingSystem.IsWindows());
+        // Five K groups: one pass of the four-group loop and one group after it.
+        const int Rows = 3, K = 20, Width = VnniKernelGenerator.PanelWidth;
+        byte[] code = VnniKernelGenerator.Generate(Rows, K, OperatingSystem.IsWindows());
         nint? kernel = ExecutableMemory.TryCreate(code, out string? failure);
         if (kernel is null)
             return failure;
 
         var a = new byte[Rows * K];
-        var panel = new sbyte[K * VnniKernelGenerator.PanelWidth];
-        var tile = new int[Rows * VnniKernelGenerator.PanelWidth];
+        var panel = new sbyte[K * Width];
+        var init = new int[Width];
+        var tile = new int[Rows * Width];
         for (int i = 0; i < a.Length; i++)
             a[i] = (byte)(250 - i);
         for (int i = 0; i < panel.Length; i++)
             panel[i] = (sbyte)(i % 2 == 0 ? -128 + i % 7 : 127 - i % 5);
+        for (int j = 0; j < Width; j++)
+            init[j] = 1000 * j - 7;
         fixed (byte* pa = a)
         fixed (sbyte* pw = panel)
         fixed (int* pt = tile)
-            ((delegate* unmanaged<byte*, byte*, int*, void>)kernel.Value)(pa, (byte*)pw, pt);
+        fixed (int* pi = init)
+            ((delegate* unmanaged<byte*, byte*, int*, int*, void>)kernel.Value)(pa, (byte*)pw, pt, pi);
 
         for (int r = 0; r < Rows; r++)
         {
-            for (int j = 0; j < VnniKernelGenerator.PanelWidth; j++)
+            for (int j = 0; j < Width; j++)
             {
-                int sum = 0;
+                int sum = init[j];
                 for (int p = 0; p < K; p++)
-                    sum += a[r * K + p] * panel[((p >> 2) * VnniKernelGenerator.PanelWidth + j) * 4 + (p & 3)];
-                if (tile[r * VnniKernelGenerator.PanelWidth + j] != sum)
-                    return $"the self-test kernel computed {tile[r * VnniKernelGenerator.PanelWidth + j]} instead of {sum}";
+                    sum += a[((p >> 2) * Rows + r) * 4 + (p & 3)] * panel[((p >> 2) * Width + j) * 4 + (p & 3)];
+                if (tile[r * Width + j] != sum)
+                    return $"the self-test kernel computed {tile[r * Width + j]} instead of {sum}";
             }
         }
 

@@ -13,17 +13,11 @@ namespace Quantization.Kernels.Gemm;
 /// </summary>
 internal static class Int8GemmOutput
 {
-    /// <summary><c>acc[j] += columnTerms[j] - zeroPoints[j] * rowTerm</c>, wrapping like the accumulator.</summary>
-    public static void Correct(Span<int> acc, ReadOnlySpan<int> columnTerms, int rowTerm, ReadOnlySpan<int> zeroPoints)
+    /// <summary><c>acc[j] -= zeroPoints[j] * rowTerm</c>, wrapping like the accumulator: the term weight zero points add.</summary>
+    public static void Correct(Span<int> acc, int rowTerm, ReadOnlySpan<int> zeroPoints)
     {
-        if (rowTerm == 0)
-        {
-            System.Numerics.Tensors.TensorPrimitives.Add(acc, columnTerms, acc);
-            return;
-        }
-
         for (int j = 0; j < acc.Length; j++)
-            acc[j] = unchecked(acc[j] + columnTerms[j] - zeroPoints[j] * rowTerm);
+            acc[j] = unchecked(acc[j] - zeroPoints[j] * rowTerm);
     }
 
     /// <summary>Writes corrected accumulators for columns [<paramref name="n0"/>, n0 + acc.Length) at element <paramref name="offset"/> of the output.</summary>

@@ -109,6 +109,33 @@ internal abstract class Int8GemmVariant : IKernelVariant
     }
 
     /// <summary>
+    /// Packs <paramref name="m"/> rows of A (row stride <paramref name="lda"/>) into <paramref name="packed"/>, which
+    /// holds <c>m × ActivationRowBytes(k)</c> bytes: by default row after row (see <see cref="PackActivationRow"/>);
+    /// a variant may lay out each tile of <see cref="MaxRows"/> rows differently within that tile's bytes.
+    /// </summary>
+    public virtual void PackActivations(ReadOnlySpan<byte> a, int m, int k, int lda, byte flip, Span<byte> packed)
+    {
+        int rowBytes = ActivationRowBytes(k);
+        for (int i = 0; i < m; i++)
+            PackActivationRow(a.Slice(i * lda, k), flip, packed.Slice(i * rowBytes, rowBytes));
+    }
+
+    /// <summary>
+    /// <see cref="Kernel(int, byte*, int, byte*, int, int*)"/> plus start values: <c>tile[r * NR + j] = init[j] + Σ_k …</c>,
+    /// wrapping. The driver passes the column zero-point terms here, which a variant may fold into its accumulators.
+    /// </summary>
+    public virtual unsafe void Kernel(int rows, byte* a, int aStride, byte* panel, int paddedK, int* tile, int* init)
+    {
+        Kernel(rows, a, aStride, panel, paddedK, tile);
+        var start = new ReadOnlySpan<int>(init, PanelWidth);
+        for (int r = 0; r < rows; r++)
+        {
+            var row = new Span<int>(tile + r * PanelWidth, PanelWidth);
+            TensorPrimitives.Add(row, start, row);
+        }
+    }
+
+    /// <summary>
     /// Computes <c>tile[r * NR + j] = Σ_k a[r][k] * panel[k][j]</c> for <paramref name="rows"/> ≤ MR rows and all NR
     /// columns, over packed operands.
     /// </summary>

@@ -1,78 +1,95 @@
 namespace Quantization.Kernels.Jit;
 
 /// <summary>
-/// Generates 512-bit <c>vpdpbusd</c> GEMM micro-kernels: <c>void kernel(byte* a, byte* panel, int* tile)</c> computing
-/// <c>tile[r * 32 + j] = Σ_k a[r * stride + k] (u8) × W[k, j] (s8)</c> for a fixed row count, activation stride and K.
-/// Everything variable is baked in as immediates, so a kernel exists per (rows, stride, padded K): a layer uses one
-/// or two.
+/// Generates 512-bit <c>vpdpbusd</c> GEMM micro-kernels: <c>void kernel(byte* a, byte* panel, int* tile, int* init)</c>
+/// computing <c>tile[r * W + j] = init[j] + Σ_k A[r, k] (u8) × W[k, j] (s8)</c> for a fixed row count and K, over the
+/// <see cref="PanelWidth"/> columns of one panel. Everything variable is baked in as immediates, so a kernel exists
+/// per (rows, padded K): a layer uses one or two.
 /// </summary>
 /// <remarks>
-/// <para>Weight panel: the K4 s8 layout of <see cref="Gemm.Int8GemmVariant"/> with 32 columns: group g holds 128 bytes,
-/// columns 0-15 in the first 64 and 16-31 in the next 64.</para>
-/// <para>Registers, all caller-saved under both System V and Windows x64, so the kernel saves nothing: zmm16-31 hold
-/// accumulators (row r, half h: two per row), zmm0/zmm1 the two weight vectors of a group, zmm2/zmm3 alternate as the
-/// broadcast activation (so consecutive rows do not wait on one register). With one or two rows K is split over
-/// four or two accumulator sets — eight dependency chains instead of two or four — and the sets are added at the
-/// end, exactly (int32 addition wraps the same way in any order).</para>
+/// <para>Weight panel: the K4 s8 layout of <see cref="Gemm.Int8GemmVariant"/> with <see cref="PanelWidth"/> columns:
+/// group g holds <see cref="GroupBytes"/> bytes, one 64-byte vector per 16 columns.</para>
+/// <para>Activations: a tile of <c>rows</c> rows interleaved by K group — group g of row r is the 4 bytes at
+/// <c>(g * rows + r) * 4</c> — so the kernel reads one sequential stream and every broadcast fits a one-byte
+/// displacement.</para>
+/// <para>Registers, all caller-saved under both System V and Windows x64, so the kernel saves nothing: the top ones
+/// hold the accumulators (row r, vector v), zmm0.. the weight vectors of a group, and the rest take turns as the
+/// broadcast activation so consecutive rows do not wait on one register. The loop runs four groups per iteration.
+/// With one or two rows K is split over four or two accumulator sets — more dependency chains — and the sets are
+/// added at the end, exactly (int32 addition wraps the same way in any order).</para>
 /// </remarks>
 internal static class VnniKernelGenerator
 {
-    public const int PanelWidth = 32;
-    public const int MaxRows = 8;
-    private const int GroupBytes = PanelWidth * 4;
+    /// <summary>Weight vectors (16 columns each) per group.</summary>
+    private const int Vectors = 4;
+
+    public const int PanelWidth = Vectors * 16;
+
+    /// <summary>Rows per kernel: accumulators, weight vectors and two broadcast registers fill the 32 zmm registers.</summary>
+    public const int MaxRows = (32 - Vectors - 2) / Vectors;
+
+    public const int GroupBytes = PanelWidth * 4;
+
+    private const int Unroll = 4;
 
     /// <summary>Machine code for one kernel shape.</summary>
     /// <param name="rows">Rows of A, 1..<see cref="MaxRows"/>.</param>
-    /// <param name="stride">Bytes between packed activation rows.</param>
     /// <param name="paddedK">K rounded up to a multiple of 4.</param>
-    /// <param name="windowsAbi">Windows x64 passes arguments in rcx, rdx, r8; System V in rdi, rsi, rdx.</param>
-    public static byte[] Generate(int rows, int stride, int paddedK, bool windowsAbi)
+    /// <param name="windowsAbi">Windows x64 passes arguments in rcx, rdx, r8, r9; System V in rdi, rsi, rdx, rcx.</param>
+    public static byte[] Generate(int rows, int paddedK, bool windowsAbi)
     {
-        if (rows is < 1 or > MaxRows || paddedK <= 0 || paddedK % 4 != 0 || stride < paddedK)
-            throw new ArgumentOutOfRangeException(nameof(rows), $"No kernel for {rows} rows, stride {stride}, K {paddedK}.");
-        var (a, panel, tile, counter) = windowsAbi ? (Gpr.Rcx, Gpr.Rdx, Gpr.R8, Gpr.R9) : (Gpr.Rdi, Gpr.Rsi, Gpr.Rdx, Gpr.Rcx);
+        if (rows is < 1 or > MaxRows || paddedK <= 0 || paddedK % 4 != 0)
+            throw new ArgumentOutOfRangeException(nameof(rows), $"No kernel for {rows} rows and K {paddedK}.");
+        var (a, panel, tile, init) = windowsAbi ? (Gpr.Rcx, Gpr.Rdx, Gpr.R8, Gpr.R9) : (Gpr.Rdi, Gpr.Rsi, Gpr.Rdx, Gpr.Rcx);
+        const Gpr Counter = Gpr.Rax;
         int splits = rows == 1 ? 4 : rows == 2 ? 2 : 1;
-        int groups = paddedK / 4, iterations = groups / splits, remainder = groups % splits;
+        var layout = new Layout(rows, splits);
+        int groups = paddedK / 4, iterations = groups / Unroll, remainder = groups % Unroll;
 
         var asm = new X64Assembler();
-        for (int q = 0; q < splits; q++)
+        for (int r = 0; r < rows; r++)
         {
-            for (int r = 0; r < rows; r++)
-            {
-                asm.Vpxord(Accumulator(q, r, 0, rows), Accumulator(q, r, 0, rows), Accumulator(q, r, 0, rows));
-                asm.Vpxord(Accumulator(q, r, 1, rows), Accumulator(q, r, 1, rows), Accumulator(q, r, 1, rows));
-            }
+            for (int v = 0; v < Vectors; v++)
+                asm.Vmovdqu32Load(layout.Accumulator(0, r, v), init, v * 64);
         }
-
-        if (iterations > 0)
-        {
-            asm.MoveImmediate(counter, iterations);
-            int top = asm.Position;
-            for (int q = 0; q < splits; q++)
-                EmitGroup(asm, a, panel, q, q, rows, stride);
-            asm.AddImmediate(a, 4 * splits);
-            asm.AddImmediate(panel, GroupBytes * splits);
-            asm.Decrement(counter);
-            asm.JumpIfNotZero(top);
-        }
-
-        // Leftover groups when K/4 is not a multiple of the split, each into its own accumulator set.
-        for (int q = 0; q < remainder; q++)
-            EmitGroup(asm, a, panel, q, q, rows, stride);
 
         for (int q = 1; q < splits; q++)
         {
             for (int r = 0; r < rows; r++)
             {
-                asm.Vpaddd(Accumulator(0, r, 0, rows), Accumulator(0, r, 0, rows), Accumulator(q, r, 0, rows));
-                asm.Vpaddd(Accumulator(0, r, 1, rows), Accumulator(0, r, 1, rows), Accumulator(q, r, 1, rows));
+                for (int v = 0; v < Vectors; v++)
+                    asm.Vpxord(layout.Accumulator(q, r, v), layout.Accumulator(q, r, v), layout.Accumulator(q, r, v));
+            }
+        }
+
+        if (iterations > 0)
+        {
+            asm.MoveImmediate(Counter, iterations);
+            int top = asm.Position;
+            for (int g = 0; g < Unroll; g++)
+                EmitGroup(asm, layout, a, panel, g, g % splits);
+            asm.AddImmediate(a, Unroll * rows * 4);
+            asm.AddImmediate(panel, Unroll * GroupBytes);
+            asm.Decrement(Counter);
+            asm.JumpIfNotZero(top);
+        }
+
+        for (int g = 0; g < remainder; g++)
+            EmitGroup(asm, layout, a, panel, g, g % splits);
+
+        for (int q = 1; q < splits; q++)
+        {
+            for (int r = 0; r < rows; r++)
+            {
+                for (int v = 0; v < Vectors; v++)
+                    asm.Vpaddd(layout.Accumulator(0, r, v), layout.Accumulator(0, r, v), layout.Accumulator(q, r, v));
             }
         }
 
         for (int r = 0; r < rows; r++)
         {
-            asm.Vmovdqu32Store(tile, r * PanelWidth * 4, Accumulator(0, r, 0, rows));
-            asm.Vmovdqu32Store(tile, r * PanelWidth * 4 + 64, Accumulator(0, r, 1, rows));
+            for (int v = 0; v < Vectors; v++)
+                asm.Vmovdqu32Store(tile, (r * PanelWidth + v * 16) * 4, layout.Accumulator(0, r, v));
         }
 
         asm.Vzeroupper();
@@ -80,19 +97,29 @@ internal static class VnniKernelGenerator
         return asm.ToArray();
     }
 
-    /// <summary>One K group (offset <paramref name="group"/> from the current pointers) into accumulator set <paramref name="set"/>.</summary>
-    private static void EmitGroup(X64Assembler asm, Gpr a, Gpr panel, int group, int set, int rows, int stride)
+    /// <summary>Group <paramref name="group"/> (counted from the current pointers) into accumulator set <paramref name="set"/>.</summary>
+    private static void EmitGroup(X64Assembler asm, Layout layout, Gpr a, Gpr panel, int group, int set)
     {
-        asm.Vmovdqu32Load(0, panel, group * GroupBytes);
-        asm.Vmovdqu32Load(1, panel, group * GroupBytes + 64);
-        for (int r = 0; r < rows; r++)
+        for (int v = 0; v < Vectors; v++)
+            asm.Vmovdqu32Load(v, panel, group * GroupBytes + v * 64);
+        for (int r = 0; r < layout.Rows; r++)
         {
-            int broadcast = 2 + ((set * rows + r) & 1);
-            asm.VpbroadcastdLoad(broadcast, a, r * stride + group * 4);
-            asm.Vpdpbusd(Accumulator(set, r, 0, rows), broadcast, 0);
-            asm.Vpdpbusd(Accumulator(set, r, 1, rows), broadcast, 1);
+            int broadcast = layout.Broadcast(group * layout.Rows + r);
+            asm.VpbroadcastdLoad(broadcast, a, (group * layout.Rows + r) * 4);
+            for (int v = 0; v < Vectors; v++)
+                asm.Vpdpbusd(layout.Accumulator(set, r, v), broadcast, v);
         }
     }
 
-    private static int Accumulator(int set, int row, int half, int rows) => 16 + ((set * rows + row) * 2) + half;
+    /// <summary>Register assignment: weights in zmm0.., accumulators from zmm31 down, broadcasts in between.</summary>
+    private readonly record struct Layout(int Rows, int Splits)
+    {
+        private int AccumulatorCount => Splits * Rows * Vectors;
+
+        private int BroadcastCount => 32 - Vectors - AccumulatorCount;
+
+        public int Accumulator(int set, int row, int vector) => 31 - (((set * Rows) + row) * Vectors + vector);
+
+        public int Broadcast(int index) => Vectors + index % BroadcastCount;
+    }
 }

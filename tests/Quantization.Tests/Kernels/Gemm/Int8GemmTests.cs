@@ -154,6 +154,36 @@ public class Int8GemmTests
         Assert.Equal(problem.Reference(signed: false), one);
     }
 
+    [Theory]
+    [MemberData(nameof(Variants))]
+    public void Strided_activations_and_outputs(string name)
+    {
+        // Rows of A and C inside wider buffers (lda > K, ldc > N), as grouped convolutions pass them; the bytes
+        // between rows must neither be read into the sums nor overwritten.
+        var variant = Find(name);
+        var rng = new Random(Seed + 5);
+        foreach (var (m, k, n) in new[] { (13, 70, 20), (6, 64, 65), (1, 9, 3) })
+        {
+            var problem = Problem.Random(rng, m, k, n);
+            int lda = k + 5, ldc = n + 3;
+            var a = new byte[(m - 1) * lda + k];
+            rng.NextBytes(a);
+            for (int i = 0; i < m; i++)
+                problem.A.AsSpan(i * k, k).CopyTo(a.AsSpan(i * lda));
+            var c = Enumerable.Repeat(-1, (m - 1) * ldc + n).ToArray();
+            var packed = Int8Gemm.Pack(problem.W, k, n, false, [0], variant);
+            Int8Gemm.Multiply<int>(a, m, lda, problem.AZeroPoint, packed, Int8GemmEpilogue.Int32, c, ldc);
+
+            int[] reference = problem.Reference(signed: false);
+            for (int i = 0; i < m; i++)
+            {
+                Assert.Equal(reference.AsSpan(i * n, n), c.AsSpan(i * ldc, n));
+                if (i < m - 1)
+                    Assert.All(c.AsSpan(i * ldc + n, ldc - n).ToArray(), v => Assert.Equal(-1, v));
+            }
+        }
+    }
+
     [Fact]
     public void Bad_buffer_sizes_throw_argument_exceptions()
     {

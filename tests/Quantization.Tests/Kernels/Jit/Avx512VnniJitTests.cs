@@ -38,22 +38,25 @@ public class Avx512VnniJitTests
     [Fact]
     public void Generated_kernels_follow_the_calling_convention_registers()
     {
-        // System V: a = rdi, panel = rsi, tile = rdx, counter rcx; Windows x64: rcx, rdx, r8, counter r9.
-        // "mov rcx, 2" (48 c7 c1) on System V and "mov r9, 2" (49 c7 c1) on Windows start the K loop of a 3-row kernel.
-        byte[] sysv = VnniKernelGenerator.Generate(3, 8, 8, windowsAbi: false);
-        byte[] windows = VnniKernelGenerator.Generate(3, 8, 8, windowsAbi: true);
-        Assert.True(Contains(sysv, [0x48, 0xC7, 0xC1, 2, 0, 0, 0]));
-        Assert.True(Contains(windows, [0x49, 0xC7, 0xC1, 2, 0, 0, 0]));
+        // System V passes (a, panel, tile, init) in rdi, rsi, rdx, rcx; Windows x64 in rcx, rdx, r8, r9. The first
+        // accumulator starts from init: "vmovdqu32 zmm31, [rcx]" (62 61 7e 48 6f 39) or "[r9]" (62 41 7e 48 6f 39).
+        // Eight K groups are two passes of the four-group loop, counted in rax: "mov rax, 2".
+        byte[] sysv = VnniKernelGenerator.Generate(3, 32, windowsAbi: false);
+        byte[] windows = VnniKernelGenerator.Generate(3, 32, windowsAbi: true);
+        Assert.Equal([0x62, 0x61, 0x7E, 0x48, 0x6F, 0x39], sysv[..6]);
+        Assert.Equal([0x62, 0x41, 0x7E, 0x48, 0x6F, 0x39], windows[..6]);
+        Assert.True(Contains(sysv, [0x48, 0xC7, 0xC0, 2, 0, 0, 0]));
+        Assert.True(Contains(windows, [0x48, 0xC7, 0xC0, 2, 0, 0, 0]));
         Assert.Equal([0xC5, 0xF8, 0x77, 0xC3], sysv[^4..]);
     }
 
     [Theory]
-    [InlineData(0, 8, 8)]
-    [InlineData(9, 8, 8)]
-    [InlineData(2, 8, 6)]
-    [InlineData(2, 4, 8)]
-    public void Impossible_shapes_are_refused(int rows, int stride, int paddedK) =>
-        Assert.Throws<ArgumentOutOfRangeException>(() => VnniKernelGenerator.Generate(rows, stride, paddedK, windowsAbi: false));
+    [InlineData(0, 8)]
+    [InlineData(VnniKernelGenerator.MaxRows + 1, 8)]
+    [InlineData(2, 6)]
+    [InlineData(2, 0)]
+    public void Impossible_shapes_are_refused(int rows, int paddedK) =>
+        Assert.Throws<ArgumentOutOfRangeException>(() => VnniKernelGenerator.Generate(rows, paddedK, windowsAbi: false));
 
     [Fact]
     public void Executable_memory_runs_generated_code()
