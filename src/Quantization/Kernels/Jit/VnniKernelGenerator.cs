@@ -32,6 +32,9 @@ internal static class VnniKernelGenerator
 
     private const int Unroll = 4;
 
+    /// <summary>How far ahead of its loads a one-row kernel prefetches weights, in bytes (tuned on Zen 5).</summary>
+    private const int PrefetchDistance = 8192;
+
     /// <summary>Machine code for one kernel shape.</summary>
     /// <param name="rows">Rows of A, 1..<see cref="MaxRows"/>.</param>
     /// <param name="paddedK">K rounded up to a multiple of 4.</param>
@@ -68,6 +71,12 @@ internal static class VnniKernelGenerator
             int top = asm.Position;
             for (int g = 0; g < Unroll; g++)
                 EmitGroup(asm, layout, a, panel, g, g % splits);
+            if (rows == 1)
+            {
+                // One row streams its panel from memory (a matrix-vector product): fetch ahead of the loads.
+                for (int line = 0; line < Unroll * GroupBytes; line += 64)
+                    asm.PrefetchT0(panel, PrefetchDistance + line);
+            }
             asm.AddImmediate(a, Unroll * rows * 4);
             asm.AddImmediate(panel, Unroll * GroupBytes);
             asm.Decrement(Counter);

@@ -10,7 +10,7 @@ internal enum Gpr
 
 /// <summary>
 /// A tiny x86-64 encoder for exactly the instructions the generated GEMM micro-kernels use: 512-bit loads, stores,
-/// broadcasts, <c>vpdpbusd</c> and <c>vpxord</c> (EVEX), pointer arithmetic and a counted loop. Operands are register
+/// broadcasts, <c>vpdpbusd</c> and <c>vpxord</c> (EVEX), a prefetch, pointer arithmetic and a counted loop. Operands are register
 /// numbers and displacements the library computes; nothing here ever sees user data.
 /// </summary>
 /// <remarks>
@@ -96,6 +96,16 @@ internal sealed class X64Assembler
             Emit(0x0F, 0x85);
             EmitInt32(target - (Position + 4));
         }
+    }
+
+    /// <summary><c>prefetcht0 byte [base + displacement]</c>, always with a 32-bit displacement. It never faults, so it may point past a buffer.</summary>
+    public void PrefetchT0(Gpr @base, int displacement)
+    {
+        Debug.Assert(((int)@base & 7) is not 4 and not 5, "The base register needs a form this encoder does not emit.");
+        if ((int)@base >= 8)
+            Emit(0x41);
+        Emit(0x0F, 0x18, ModRm(2, 1, (int)@base & 7));
+        EmitInt32(displacement);
     }
 
     /// <summary><c>vzeroupper</c>: leaves the upper vector state clean for the caller's SSE code.</summary>

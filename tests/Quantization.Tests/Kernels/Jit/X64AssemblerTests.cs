@@ -68,6 +68,11 @@ public class X64AssemblerTests
     public void Add_immediate(int reg, int immediate, string expected) => AssertBytes(expected, asm => asm.AddImmediate((Gpr)reg, immediate));
 
     [Theory]
+    [InlineData((int)Gpr.Rsi, 8192, "0f 18 8e 00 20 00 00")]
+    [InlineData((int)Gpr.R10, 4096, "41 0f 18 8a 00 10 00 00")]
+    public void Prefetch_t0(int @base, int displacement, string expected) => AssertBytes(expected, asm => asm.PrefetchT0((Gpr)@base, displacement));
+
+    [Theory]
     [InlineData((int)Gpr.Rcx, "48 ff c9")]
     [InlineData((int)Gpr.R8, "49 ff c8")]
     public void Decrement(int reg, string expected) => AssertBytes(expected, asm => asm.Decrement((Gpr)reg));
