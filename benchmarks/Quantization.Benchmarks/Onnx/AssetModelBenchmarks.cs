@@ -82,7 +82,7 @@ public class AssetModelBenchmarks
         }
     }
 
-    private static string ModelPath(string model)
+    internal static string ModelPath(string model)
     {
         var cache = new AssetCache();
         return model switch
@@ -95,7 +95,7 @@ public class AssetModelBenchmarks
         };
     }
 
-    private static Dictionary<string, Tensor> Inputs(string model) => model switch
+    internal static Dictionary<string, Tensor> Inputs(string model) => model switch
     {
         "cls" => new() { ["x"] = Random(1, 1, 3, 48, 192) },
         "det" => new() { ["x"] = Page(640, 640) },

@@ -184,14 +184,15 @@ internal static class Int8Gemm
                     for (int r0 = rowStart; r0 < rowEnd; r0 += mr)
                     {
                         int rows = Math.Min(mr, rowEnd - r0);
-                        variant.Kernel(rows, a + (long)r0 * rowBytes, rowBytes, weights + (long)p * panelBytes, paddedK, tile, init + n0);
-                        if (rowTerms is null && epilogue.Kind == Int8OutputKind.Int32)
+                        byte* rowsOfA = a + (long)r0 * rowBytes, panel = weights + (long)p * panelBytes;
+                        if (rowTerms is null && epilogue.Kind == Int8OutputKind.Int32 && columns == nr)
                         {
-                            // Raw accumulators: the start values already hold every correction.
-                            for (int r = 0; r < rows; r++)
-                                Buffer.MemoryCopy(tile + r * nr, (int*)output + (long)(r0 + r) * ldc + n0, columns * sizeof(int), columns * sizeof(int));
+                            // Raw accumulators, whose start values hold every correction, straight into the output.
+                            variant.Kernel(rows, rowsOfA, rowBytes, panel, paddedK, (int*)output + (long)r0 * ldc + n0, ldc, init + n0);
                             continue;
                         }
+
+                        variant.Kernel(rows, rowsOfA, rowBytes, panel, paddedK, tile, nr, init + n0);
 
                         for (int r = 0; r < rows; r++)
                         {

@@ -26,7 +26,10 @@ internal sealed unsafe class Int8GemmAvx512VnniJit : Int8GemmVariant
 {
     public const string DisableVariable = "QUANTIZATION_DISABLE_JIT";
 
-    private readonly ConcurrentDictionary<(int Rows, int PaddedK), nint> _kernels = new();
+    private readonly ConcurrentDictionary<(int Rows, int PaddedK, int TileStride), nint> _kernels = new();
+
+    /// <summary>The kernel last used per row count: a GEMM calls the same one thousands of times, so skip the dictionary.</summary>
+    private readonly CachedKernel?[] _recent = new CachedKernel?[VnniKernelGenerator.MaxRows + 1];
     private static readonly int[] NoStartValues = new int[VnniKernelGenerator.PanelWidth];
     private readonly Lazy<string?> _unavailableReason;
 
@@ -64,14 +67,26 @@ internal sealed unsafe class Int8GemmAvx512VnniJit : Int8GemmVariant
     public override void Kernel(int rows, byte* a, int aStride, byte* panel, int paddedK, int* tile)
     {
         fixed (int* zeros = NoStartValues)
-            Kernel(rows, a, aStride, panel, paddedK, tile, zeros);
+            Kernel(rows, a, aStride, panel, paddedK, tile, PanelWidth, zeros);
     }
 
     /// <remarks><paramref name="a"/> is a tile packed by <see cref="PackActivations"/>; <paramref name="aStride"/> is unused.</remarks>
-    public override void Kernel(int rows, byte* a, int aStride, byte* panel, int paddedK, int* tile, int* init)
+    public override void Kernel(int rows, byte* a, int aStride, byte* panel, int paddedK, int* tile, int tileStride, int* init)
     {
-        nint code = _kernels.GetOrAdd((rows, paddedK), static key => Create(key.Rows, key.PaddedK));
-        ((delegate* unmanaged<byte*, byte*, int*, int*, void>)code)(a, panel, tile, init);
+        CachedKernel? recent = _recent[rows];
+        nint code;
+        if (recent is not null && recent.PaddedK == paddedK && recent.TileStride == tileStride)
+        {
+            code = recent.Code;
+        }
+        else
+        {
+            code = _kernels.GetOrAdd((rows, paddedK, tileStride), static key => Create(key.Rows, key.PaddedK, key.TileStride));
+            _recent[rows] = new CachedKernel(paddedK, tileStride, code);
+        }
+
+        // A short call that never blocks or re-enters the runtime: no GC transition needed.
+        ((delegate* unmanaged[SuppressGCTransition]<byte*, byte*, int*, int*, void>)code)(a, panel, tile, init);
     }
 
     /// <summary>
@@ -192,9 +207,9 @@ internal sealed unsafe class Int8GemmAvx512VnniJit : Int8GemmVariant
         return CpuHasAvx512Vnni ? null : "the CPU does not report AVX512-VNNI";
     }
 
-    private static nint Create(int rows, int paddedK)
+    private static nint Create(int rows, int paddedK, int tileStride)
     {
-        byte[] code = VnniKernelGenerator.Generate(rows, paddedK, OperatingSystem.IsWindows());
+        byte[] code = VnniKernelGenerator.Generate(rows, paddedK, tileStride, OperatingSystem.IsWindows());
         return ExecutableMemory.TryCreate(code, out string? failure)
             ?? throw new InvalidOperationException($"Executable memory for a generated kernel was refused: {failure}.");
     }
@@ -204,7 +219,7 @@ internal sealed unsafe class Int8GemmAvx512VnniJit : Int8GemmVariant
     {
         // Five K groups: one pass of the four-group loop and one group after it.
         const int Rows = 3, K = 20, Width = VnniKernelGenerator.PanelWidth;
-        byte[] code = VnniKernelGenerator.Generate(Rows, K, OperatingSystem.IsWindows());
+        byte[] code = VnniKernelGenerator.Generate(Rows, K, Width, OperatingSystem.IsWindows());
         nint? kernel = ExecutableMemory.TryCreate(code, out string? failure);
         if (kernel is null)
             return failure;
@@ -239,4 +254,7 @@ internal sealed unsafe class Int8GemmAvx512VnniJit : Int8GemmVariant
 
         return null;
     }
+
+    /// <summary>One generated kernel and the shape it was generated for (replaced whole, so threads never see a torn entry).</summary>
+    private sealed record CachedKernel(int PaddedK, int TileStride, nint Code);
 }

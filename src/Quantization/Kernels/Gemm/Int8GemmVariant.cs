@@ -121,18 +121,19 @@ internal abstract class Int8GemmVariant : IKernelVariant
     }
 
     /// <summary>
-    /// <see cref="Kernel(int, byte*, int, byte*, int, int*)"/> plus start values: <c>tile[r * NR + j] = init[j] + Σ_k …</c>,
-    /// wrapping. The driver passes the column zero-point terms here, which a variant may fold into its accumulators.
+    /// <see cref="Kernel(int, byte*, int, byte*, int, int*)"/> plus start values, into rows <paramref name="tileStride"/>
+    /// ints apart: <c>tile[r * tileStride + j] = init[j] + Σ_k …</c>, wrapping. The driver passes the column zero-point
+    /// terms as start values, which a variant may fold into its accumulators, and may pass the output itself as the tile.
     /// </summary>
-    public virtual unsafe void Kernel(int rows, byte* a, int aStride, byte* panel, int paddedK, int* tile, int* init)
+    public virtual unsafe void Kernel(int rows, byte* a, int aStride, byte* panel, int paddedK, int* tile, int tileStride, int* init)
     {
-        Kernel(rows, a, aStride, panel, paddedK, tile);
-        var start = new ReadOnlySpan<int>(init, PanelWidth);
+        int nr = PanelWidth;
+        int* scratch = stackalloc int[tileStride == nr ? 0 : MaxRows * nr];
+        int* sums = tileStride == nr ? tile : scratch;
+        Kernel(rows, a, aStride, panel, paddedK, sums);
+        var start = new ReadOnlySpan<int>(init, nr);
         for (int r = 0; r < rows; r++)
-        {
-            var row = new Span<int>(tile + r * PanelWidth, PanelWidth);
-            TensorPrimitives.Add(row, start, row);
-        }
+            TensorPrimitives.Add(new ReadOnlySpan<int>(sums + r * nr, nr), start, new Span<int>(tile + (long)r * tileStride, nr));
     }
 
     /// <summary>

@@ -2,9 +2,9 @@ namespace Quantization.Kernels.Jit;
 
 /// <summary>
 /// Generates 512-bit <c>vpdpbusd</c> GEMM micro-kernels: <c>void kernel(byte* a, byte* panel, int* tile, int* init)</c>
-/// computing <c>tile[r * W + j] = init[j] + Σ_k A[r, k] (u8) × W[k, j] (s8)</c> for a fixed row count and K, over the
-/// <see cref="PanelWidth"/> columns of one panel. Everything variable is baked in as immediates, so a kernel exists
-/// per (rows, padded K): a layer uses one or two.
+/// computing <c>tile[r * S + j] = init[j] + Σ_k A[r, k] (u8) × W[k, j] (s8)</c> for a fixed row count, K and tile row
+/// stride S, over the <see cref="PanelWidth"/> columns of one panel. Everything variable is baked in as immediates, so
+/// a kernel exists per (rows, padded K, stride): a layer uses a few.
 /// </summary>
 /// <remarks>
 /// <para>Weight panel: the K4 s8 layout of <see cref="Gemm.Int8GemmVariant"/> with <see cref="PanelWidth"/> columns:
@@ -38,11 +38,12 @@ internal static class VnniKernelGenerator
     /// <summary>Machine code for one kernel shape.</summary>
     /// <param name="rows">Rows of A, 1..<see cref="MaxRows"/>.</param>
     /// <param name="paddedK">K rounded up to a multiple of 4.</param>
+    /// <param name="tileStride">Ints from one tile row to the next, at least <see cref="PanelWidth"/>.</param>
     /// <param name="windowsAbi">Windows x64 passes arguments in rcx, rdx, r8, r9; System V in rdi, rsi, rdx, rcx.</param>
-    public static byte[] Generate(int rows, int paddedK, bool windowsAbi)
+    public static byte[] Generate(int rows, int paddedK, int tileStride, bool windowsAbi)
     {
-        if (rows is < 1 or > MaxRows || paddedK <= 0 || paddedK % 4 != 0)
-            throw new ArgumentOutOfRangeException(nameof(rows), $"No kernel for {rows} rows and K {paddedK}.");
+        if (rows is < 1 or > MaxRows || paddedK <= 0 || paddedK % 4 != 0 || tileStride < PanelWidth || tileStride > int.MaxValue / 4 / MaxRows)
+            throw new ArgumentOutOfRangeException(nameof(rows), $"No kernel for {rows} rows, K {paddedK} and tile stride {tileStride}.");
         var (a, panel, tile, init) = windowsAbi ? (Gpr.Rcx, Gpr.Rdx, Gpr.R8, Gpr.R9) : (Gpr.Rdi, Gpr.Rsi, Gpr.Rdx, Gpr.Rcx);
         const Gpr Counter = Gpr.Rax;
         int splits = rows == 1 ? 4 : rows == 2 ? 2 : 1;
@@ -98,7 +99,7 @@ internal static class VnniKernelGenerator
         for (int r = 0; r < rows; r++)
         {
             for (int v = 0; v < Vectors; v++)
-                asm.Vmovdqu32Store(tile, (r * PanelWidth + v * 16) * 4, layout.Accumulator(0, r, v));
+                asm.Vmovdqu32Store(tile, (r * tileStride + v * 16) * 4, layout.Accumulator(0, r, v));
         }
 
         asm.Vzeroupper();

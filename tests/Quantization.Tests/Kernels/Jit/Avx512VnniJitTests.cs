@@ -41,8 +41,8 @@ public class Avx512VnniJitTests
         // System V passes (a, panel, tile, init) in rdi, rsi, rdx, rcx; Windows x64 in rcx, rdx, r8, r9. The first
         // accumulator starts from init: "vmovdqu32 zmm31, [rcx]" (62 61 7e 48 6f 39) or "[r9]" (62 41 7e 48 6f 39).
         // Eight K groups are two passes of the four-group loop, counted in rax: "mov rax, 2".
-        byte[] sysv = VnniKernelGenerator.Generate(3, 32, windowsAbi: false);
-        byte[] windows = VnniKernelGenerator.Generate(3, 32, windowsAbi: true);
+        byte[] sysv = VnniKernelGenerator.Generate(3, 32, VnniKernelGenerator.PanelWidth, windowsAbi: false);
+        byte[] windows = VnniKernelGenerator.Generate(3, 32, VnniKernelGenerator.PanelWidth, windowsAbi: true);
         Assert.Equal([0x62, 0x61, 0x7E, 0x48, 0x6F, 0x39], sysv[..6]);
         Assert.Equal([0x62, 0x41, 0x7E, 0x48, 0x6F, 0x39], windows[..6]);
         Assert.True(Contains(sysv, [0x48, 0xC7, 0xC0, 2, 0, 0, 0]));
@@ -56,7 +56,7 @@ public class Avx512VnniJitTests
     [InlineData(2, 6)]
     [InlineData(2, 0)]
     public void Impossible_shapes_are_refused(int rows, int paddedK) =>
-        Assert.Throws<ArgumentOutOfRangeException>(() => VnniKernelGenerator.Generate(rows, paddedK, windowsAbi: false));
+        Assert.Throws<ArgumentOutOfRangeException>(() => VnniKernelGenerator.Generate(rows, paddedK, VnniKernelGenerator.PanelWidth, windowsAbi: false));
 
     [Fact]
     public void Executable_memory_runs_generated_code()
