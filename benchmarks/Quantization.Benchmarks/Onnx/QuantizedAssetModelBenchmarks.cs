@@ -90,7 +90,10 @@ public class QuantizedAssetModelBenchmarks
     [Benchmark]
     public IReadOnlyDictionary<string, Tensor> OursInt8() => _graph.Run(_inputs);
 
-    /// <summary>Both INT8 executions must stay near FP32: within 10% of the output's range anywhere (a broken model is far off).</summary>
+    /// <summary>
+    /// Both INT8 executions must stay near FP32: a mean absolute difference within 5% of the output's range (single
+    /// pixels of a probability map may flip; a broken model is far off everywhere).
+    /// </summary>
     private void CheckAgreement()
     {
         var ours = _graph.Run(_inputs);
@@ -101,15 +104,15 @@ public class QuantizedAssetModelBenchmarks
             float[] reference = expected.AsTensor<float>().ToArray();
             float[] exported = qdq.First(r => r.Name == expected.Name).AsTensor<float>().ToArray();
             ReadOnlySpan<float> actual = ours[expected.Name].AsSpan();
-            double range = Math.Max(reference.Max(v => Math.Abs(v)), 1e-6), worstOurs = 0, worstExported = 0;
+            double range = Math.Max(reference.Max(v => Math.Abs(v)), 1e-6), ourError = 0, exportedError = 0;
             for (int i = 0; i < reference.Length; i++)
             {
-                worstOurs = Math.Max(worstOurs, Math.Abs(reference[i] - actual[i]));
-                worstExported = Math.Max(worstExported, Math.Abs(reference[i] - exported[i]));
+                ourError += Math.Abs(reference[i] - actual[i]) / reference.Length;
+                exportedError += Math.Abs(reference[i] - exported[i]) / reference.Length;
             }
 
-            if (worstOurs > 0.1 * range || worstExported > 0.1 * range)
-                throw new InvalidOperationException($"{Model} {expected.Name}: INT8 differs from FP32 by {worstOurs} (ours) and {worstExported} (ORT on the QDQ export); largest |value| {range}.");
+            if (ourError > 0.05 * range || exportedError > 0.05 * range)
+                throw new InvalidOperationException($"{Model} {expected.Name}: INT8 differs from FP32 by {ourError} (ours) and {exportedError} (ORT on the QDQ export) on average; largest |value| {range}.");
         }
     }
 

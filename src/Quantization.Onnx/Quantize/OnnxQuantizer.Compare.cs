@@ -170,7 +170,8 @@ public static partial class OnnxQuantizer
             var output = floatLayer.Forward(input);
             var expected = reference?.Forward(input).Value ?? output.Value;
             layer.Add(expected, quantizedLayer.Forward(input).Value);
-            keep?.Enqueue(expected);
+            // A copy: the graph may overwrite or recycle the float output once its readers are done.
+            keep?.Enqueue(expected.Clone());
             return output;
         }
     }

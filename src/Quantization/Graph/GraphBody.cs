@@ -9,6 +9,9 @@ internal sealed class GraphBody
 {
     private readonly string[][] _releaseAfter;
 
+    /// <summary>The arena between runs (taken by a run, put back after it, so concurrent runs never share one).</summary>
+    private TensorArena? _spareArena;
+
     /// <param name="nodes">The nodes in topological order.</param>
     /// <param name="outputs">The names the body returns.</param>
     /// <param name="constants">Constant values by name (weights, shapes, scalars).</param>
@@ -46,6 +49,18 @@ internal sealed class GraphBody
 
     public IReadOnlyDictionary<string, Tensor> Constants { get; }
 
+    /// <summary>Whether a live value (one still bound to a name) is a view of <paramref name="released"/>'s array.</summary>
+    private static bool SharesStorage(Tensor released, Dictionary<Tensor, int> names)
+    {
+        foreach (var (value, count) in names)
+        {
+            if (count > 0 && !ReferenceEquals(value, released) && ReferenceEquals(value.Storage, released.Storage))
+                return true;
+        }
+
+        return false;
+    }
+
     /// <summary>Names the body reads but neither defines nor produces: the values it takes from enclosing scopes.</summary>
     public IEnumerable<string> FreeNames()
     {
@@ -60,10 +75,22 @@ internal sealed class GraphBody
     /// the last time and that tensor has no other name, it is donated to the node, which may write its output into it
     /// (elementwise ops do), so a deep network does not allocate a fresh activation per op. Outputs of nodes that may
     /// return a tensor they did not create (one of their inputs, or for If a branch's value) are pinned and never donated,
-    /// nor are graph inputs and constants, which this body never counts.
+    /// nor are graph inputs and constants, which this body never counts. A value released with no other name, not pinned
+    /// and no view of a live one, goes to the body's <see cref="TensorArena"/>, whose arrays the next runs' ops reuse.
     /// </remarks>
     /// <exception cref="ArgumentException">A node rejects its inputs; the message names the node.</exception>
     public Tensor[] Run(GraphScope scope)
+    {
+        var arena = Interlocked.Exchange(ref _spareArena, null) ?? new TensorArena();
+        using (TensorArena.Activate(arena))
+        {
+            var result = Run(scope, arena);
+            _spareArena = arena;
+            return result;
+        }
+    }
+
+    private Tensor[] Run(GraphScope scope, TensorArena arena)
     {
         foreach (var (name, value) in Constants)
             scope.Set(name, value);
@@ -119,14 +146,19 @@ internal sealed class GraphBody
             foreach (string name in _releaseAfter[i])
             {
                 if (scope.TryGet(name, out var released) && names.TryGetValue(released, out int count))
+                {
                     names[released] = count - 1;
+                    if (count == 1 && !pinned.Contains(released) && !SharesStorage(released, names))
+                        arena.Return(released.Storage);
+                }
+
                 scope.Remove(name);
             }
         }
 
-        var result = new Tensor[Outputs.Count];
-        for (int k = 0; k < result.Length; k++)
-            result[k] = scope.TryGet(Outputs[k], out var v) ? v : throw new InvalidOperationException($"Output '{Outputs[k]}' has no value.");
-        return result;
+        var results = new Tensor[Outputs.Count];
+        for (int k = 0; k < results.Length; k++)
+            results[k] = scope.TryGet(Outputs[k], out var v) ? v : throw new InvalidOperationException($"Output '{Outputs[k]}' has no value.");
+        return results;
     }
 }

@@ -22,7 +22,8 @@ public sealed partial class Tensor
     public Tensor(params ReadOnlySpan<int> shape)
     {
         _shape = shape.ToArray();
-        _data = new float[CheckedLength(_shape, nameof(shape))];
+        int length = CheckedLength(_shape, nameof(shape));
+        _data = TensorArena.Current?.TryTake(length) ?? new float[length];
         _strides = RowMajorStrides(_shape);
     }
 
@@ -43,6 +44,9 @@ public sealed partial class Tensor
         _strides = RowMajorStrides(shape);
         _data = data;
     }
+
+    /// <summary>The array behind the values (shared by views such as <see cref="Reshape"/>).</summary>
+    internal float[] Storage => _data;
 
     /// <summary>The length of every dimension.</summary>
     public ReadOnlySpan<int> Shape => _shape;

@@ -1,0 +1,65 @@
+namespace Quantization;
+
+/// <summary>
+/// Arrays of dead intermediate tensors, kept for the next tensors of the same length. A graph run activates one on
+/// its thread, so the <see cref="Tensor(ReadOnlySpan{int})"/> its ops call takes a recycled (zeroed) array instead of
+/// a fresh one: activations above 85 KB would otherwise each be a new large-object allocation, whose first writes and
+/// collections cost far more than the ops that fill them.
+/// </summary>
+/// <remarks>
+/// Only the owner returns arrays, and only those no live value can reach (see <c>GraphBody.Run</c>). At most
+/// <see cref="MaxBytes"/> are kept; arrays beyond that are left to the garbage collector.
+/// </remarks>
+internal sealed class TensorArena
+{
+    /// <summary>Smaller arrays are cheap to allocate and stay with the garbage collector.</summary>
+    public const int MinLength = 4096;
+
+    /// <summary>The most the arena keeps (a graph's activations of one run, for the models this library targets).</summary>
+    public const long MaxBytes = 256L << 20;
+
+    [ThreadStatic]
+    private static TensorArena? t_current;
+
+    private readonly Dictionary<int, Stack<float[]>> _free = [];
+    private long _bytes;
+
+    /// <summary>The arena active on this thread, or null.</summary>
+    public static TensorArena? Current => t_current;
+
+    /// <summary>Makes <paramref name="arena"/> this thread's arena until the returned scope is disposed.</summary>
+    public static ActiveScope Activate(TensorArena arena)
+    {
+        var previous = t_current;
+        t_current = arena;
+        return new ActiveScope(previous);
+    }
+
+    /// <summary>A zeroed array of exactly <paramref name="length"/> values, or null when none is free.</summary>
+    public float[]? TryTake(int length)
+    {
+        if (length < MinLength || !_free.TryGetValue(length, out var stack) || !stack.TryPop(out var array))
+            return null;
+        _bytes -= (long)length * sizeof(float);
+        Array.Clear(array);
+        return array;
+    }
+
+    /// <summary>Keeps <paramref name="array"/>, which nothing else may use any more, for a later <see cref="TryTake"/>.</summary>
+    public void Return(float[] array)
+    {
+        long bytes = (long)array.Length * sizeof(float);
+        if (array.Length < MinLength || _bytes + bytes > MaxBytes)
+            return;
+        if (!_free.TryGetValue(array.Length, out var stack))
+            _free[array.Length] = stack = new Stack<float[]>();
+        stack.Push(array);
+        _bytes += bytes;
+    }
+
+    /// <summary>Restores the previously active arena when disposed.</summary>
+    public readonly struct ActiveScope(TensorArena? previous) : IDisposable
+    {
+        public void Dispose() => t_current = previous;
+    }
+}
