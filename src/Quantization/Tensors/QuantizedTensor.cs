@@ -63,7 +63,7 @@ public sealed class QuantizedTensor
         switch (dtype)
         {
             case QuantDType.QUInt8:
-                var u8 = new byte[x.Length];
+                var u8 = TensorArena.RentBytes(x.Length);
                 ForEachRun(layout, qparams, (start, length, scale, zp) =>
                     QuantizeKernels.QuantizeToUInt8(x.AsSpan().Slice(start, length), scale, zp, qmin, qmax, convention, u8.AsSpan(start, length)));
                 data = u8;
@@ -149,7 +149,9 @@ public sealed class QuantizedTensor
     /// <summary>The real values: <c>scale * (q - zero_point)</c> per element, with each element's channel parameters.</summary>
     public Tensor Dequantize()
     {
-        var result = new float[Length];
+        // Through the tensor constructor: inside a graph run it recycles a dead activation's array.
+        var tensor = new Tensor(_shape);
+        float[] result = tensor.Storage;
         var layout = ChannelLayout.For(QParams, _shape, Length);
         // Dispatch on DType, not the array's runtime type: the CLR lets an sbyte[] pass as a byte[].
         switch (DType)
@@ -171,8 +173,11 @@ public sealed class QuantizedTensor
                 break;
         }
 
-        return new Tensor(result, _shape.ToArray());
+        return tensor;
     }
+
+    /// <summary>The array behind the values (shared by reshaped views).</summary>
+    internal Array Storage => _data;
 
     /// <summary>The stored integers, widened to <see cref="int"/> (PyTorch's <c>int_repr</c>).</summary>
     public int[] IntRepr() => DType switch

@@ -3,8 +3,8 @@ namespace Quantization;
 /// <summary>
 /// Arrays of dead intermediate tensors, kept for the next tensors of the same length. A graph run activates one on
 /// its thread, so the <see cref="Tensor(ReadOnlySpan{int})"/> its ops call takes a recycled (zeroed) array instead of
-/// a fresh one: activations above 85 KB would otherwise each be a new large-object allocation, whose first writes and
-/// collections cost far more than the ops that fill them.
+/// a fresh one, and quantized layers take their u8 buffers from it: activations above 85 KB would otherwise each be a
+/// new large-object allocation, whose first writes and collections cost far more than the ops that fill them.
 /// </summary>
 /// <remarks>
 /// Only the owner returns arrays, and only those no live value can reach (see <c>GraphBody.Run</c>). At most
@@ -22,6 +22,7 @@ internal sealed class TensorArena
     private static TensorArena? t_current;
 
     private readonly Dictionary<int, Stack<float[]>> _free = [];
+    private readonly Dictionary<int, Stack<byte[]>> _freeBytes = [];
     private long _bytes;
 
     /// <summary>The arena active on this thread, or null.</summary>
@@ -55,6 +56,27 @@ internal sealed class TensorArena
             _free[array.Length] = stack = new Stack<float[]>();
         stack.Push(array);
         _bytes += bytes;
+    }
+
+    /// <summary>A byte array of exactly <paramref name="length"/> from this thread's arena (contents undefined), or a new one.</summary>
+    public static byte[] RentBytes(int length)
+    {
+        var arena = t_current;
+        if (arena is null || length < MinLength * sizeof(float) || !arena._freeBytes.TryGetValue(length, out var stack) || !stack.TryPop(out var array))
+            return new byte[length];
+        arena._bytes -= length;
+        return array;
+    }
+
+    /// <summary>Keeps <paramref name="array"/>, which nothing else may use any more, for a later <see cref="RentBytes"/>.</summary>
+    public void Return(byte[] array)
+    {
+        if (array.Length < MinLength * sizeof(float) || _bytes + array.Length > MaxBytes)
+            return;
+        if (!_freeBytes.TryGetValue(array.Length, out var stack))
+            _freeBytes[array.Length] = stack = new Stack<byte[]>();
+        stack.Push(array);
+        _bytes += array.Length;
     }
 
     /// <summary>Restores the previously active arena when disposed.</summary>

@@ -72,6 +72,22 @@ public class GraphBufferReuseTests
     }
 
     [Fact]
+    public void Byte_buffers_are_recycled_only_inside_an_active_arena()
+    {
+        int length = TensorArena.MinLength * sizeof(float);
+        var arena = new TensorArena();
+        var bytes = new byte[length];
+        arena.Return(bytes);
+        Assert.NotSame(bytes, TensorArena.RentBytes(length));
+        using (TensorArena.Activate(arena))
+        {
+            Assert.NotSame(bytes, TensorArena.RentBytes(length + 1));
+            Assert.Same(bytes, TensorArena.RentBytes(length));
+            Assert.NotSame(bytes, TensorArena.RentBytes(length));
+        }
+    }
+
+    [Fact]
     public void Tensors_outside_a_run_never_come_from_an_arena()
     {
         var arena = new TensorArena();

@@ -26,8 +26,20 @@ public sealed class QdqLayer : Module
     public override Variable Forward(Variable input)
     {
         ArgumentNullException.ThrowIfNull(input);
-        var output = Layer.Forward(input.IsQuantized ? input : Quantize.Forward(input));
-        return output.IsQuantized ? new Variable(output.Value) : output;
+        var quantized = input.IsQuantized ? input : Quantize.Forward(input);
+        var output = Layer.Forward(quantized);
+        if (!output.IsQuantized)
+            return output;
+        var result = new Variable(output.Value);
+        // Inside a graph run, the u8 buffers this layer made are dead now: only it ever saw them.
+        if (TensorArena.Current is { } arena && output.Quantized!.Storage is byte[] bytes && !ReferenceEquals(bytes, input.Quantized?.Storage))
+        {
+            arena.Return(bytes);
+            if (!input.IsQuantized && quantized.Quantized!.Storage is byte[] inputBytes && !ReferenceEquals(inputBytes, bytes))
+                arena.Return(inputBytes);
+        }
+
+        return result;
     }
 
     /// <inheritdoc/>

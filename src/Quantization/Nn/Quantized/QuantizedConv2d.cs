@@ -50,7 +50,7 @@ public sealed class QuantizedConv2d : QuantizedModule
         var output = OutputQParams;
         var epilogue = _stage.Epilogue(q.QParams.Scale, output.Scale, output.ZeroPoint);
         int oh = g.OutputHeight(h), ow = g.OutputWidth(w);
-        var y = new byte[n * OutChannels * oh * ow];
+        var y = TensorArena.RentBytes(n * OutChannels * oh * ow);
         _kernel.Run<byte>(q.AsUInt8Span(), n, h, w, q.QParams.ZeroPoint, epilogue, y);
         return new Variable(QuantizedTensor.Wrap(y, [n, OutChannels, oh, ow], output));
     }

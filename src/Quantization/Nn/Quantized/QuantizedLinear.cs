@@ -49,7 +49,7 @@ public sealed class QuantizedLinear : QuantizedModule
         var output = OutputQParams;
         int n = q.Shape[0];
         var epilogue = _stage.Epilogue(q.QParams.Scale, output.Scale, output.ZeroPoint);
-        var y = new byte[n * OutFeatures];
+        var y = TensorArena.RentBytes(n * OutFeatures);
         Int8Gemm.Multiply<byte>(q.AsUInt8Span(), n, InFeatures, q.QParams.ZeroPoint, _packed, epilogue, y, OutFeatures);
         return new Variable(QuantizedTensor.Wrap(y, [n, OutFeatures], output));
     }
