@@ -91,21 +91,20 @@ public static partial class OnnxQuantizer
             if (samples == 0)
                 throw new InvalidOperationException("The calibration data yielded no samples; static quantization needs representative inputs to choose activation ranges.");
             Quantizer.Convert(graph);
+            if (options.KeepWorstInFp32 > 0)
+            {
+                var pairs = floatLayers.Select(l => new LayerPair(l.Key, l.Value, graph.GetSubmodule(l.Key))).ToList();
+                var sqnr = options.KeepWorstRanking == NodeRanking.LayerSqnr
+                    ? Shadow(graph, pairs, null, calibrationData, CalibrationStage.Comparing, progress, cancellationToken).ToDictionary(s => s.Key, s => s.Value.Layer.Sqnr)
+                    : SoloOutputSqnr(graph, pairs, calibrationData, progress, cancellationToken);
+                foreach (var worst in pairs.OrderBy(p => sqnr[p.Name]).Take(options.KeepWorstInFp32))
+                    graph.SetSubmodule(worst.Name, worst.Float);
+            }
         }
         catch
         {
             Restore(graph, floatLayers);
             throw;
-        }
-
-        if (options.KeepWorstInFp32 > 0)
-        {
-            var pairs = floatLayers.Select(l => new LayerPair(l.Key, l.Value, graph.GetSubmodule(l.Key))).ToList();
-            var sqnr = options.KeepWorstRanking == NodeRanking.LayerSqnr
-                ? Shadow(graph, pairs, null, calibrationData, CalibrationStage.Comparing, progress, cancellationToken).ToDictionary(s => s.Key, s => s.Value.Layer.Sqnr)
-                : SoloOutputSqnr(graph, pairs, calibrationData, progress, cancellationToken);
-            foreach (var worst in pairs.OrderBy(p => sqnr[p.Name]).Take(options.KeepWorstInFp32))
-                graph.SetSubmodule(worst.Name, worst.Float);
         }
 
         return graph;

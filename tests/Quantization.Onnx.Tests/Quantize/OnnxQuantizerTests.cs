@@ -170,6 +170,24 @@ public sealed class OnnxQuantizerTests(ITestOutputHelper output)
         Assert.DoesNotContain(graph.NamedModules(), m => m.Module is Workflows.ObservedModule);
     }
 
+    [Theory]
+    [InlineData(NodeRanking.OutputSqnr)]
+    [InlineData(NodeRanking.LayerSqnr)]
+    public void Cancellation_while_ranking_leaves_the_graph_float(NodeRanking ranking)
+    {
+        var graph = Classifier();
+        using var cancellation = new CancellationTokenSource();
+        var progress = new SynchronousProgress(p =>
+        {
+            if (p.Stage == CalibrationStage.Comparing)
+                cancellation.Cancel();
+        });
+        Assert.ThrowsAny<OperationCanceledException>(() => OnnxQuantizer.QuantizeStatic(graph, Lines().Take(3),
+            new StaticQuantizationOptions { KeepWorstInFp32 = 2, KeepWorstRanking = ranking }, progress, cancellation.Token));
+        Assert.Empty(graph.Modules<QdqLayer>());
+        Assert.NotEmpty(graph.Modules<Conv2d>());
+    }
+
     private static GraphModule Classifier() => OnnxModel.Load(AssetModels.OcrClassifier).ToGraphModule();
 
     private static IEnumerable<IReadOnlyDictionary<string, Tensor>> Lines() =>
