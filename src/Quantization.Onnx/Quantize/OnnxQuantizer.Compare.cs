@@ -23,8 +23,9 @@ public static partial class OnnxQuantizer
     /// <summary>
     /// Runs <paramref name="inputs"/> through a float graph and its quantized version and compares every quantized node
     /// with its FP32 form (ONNX Runtime's <c>qdq_loss_debug</c>, PyTorch's numeric suite): the error it adds on its own
-    /// and the error accumulated at its output. Sort by <see cref="NodeComparison.LayerSqnr"/> to find the nodes to
-    /// keep in FP32 (<see cref="StaticQuantizationOptions.KeepWorstInFp32"/>, or <see cref="QuantizationOptions.ExcludeNodes"/>).
+    /// and the error accumulated at its output. Sort by <see cref="NodeComparison.LayerSqnr"/> to find the nodes that
+    /// lose accuracy themselves (to keep in FP32 with <see cref="QuantizationOptions.ExcludeNodes"/>;
+    /// <see cref="StaticQuantizationOptions.KeepWorstInFp32"/> ranks by the effect on the outputs by default).
     /// </summary>
     /// <param name="floatGraph">The float graph (the same model loaded again).</param>
     /// <param name="quantizedGraph">The graph returned by <see cref="QuantizeStatic"/> or <see cref="QuantizeDynamic"/>.</param>
@@ -115,7 +116,7 @@ public static partial class OnnxQuantizer
                 quantizedGraph?.SetSubmodule(pair.Name, new CheckModule(pair.Quantized, stats[pair.Name].Output, floatOutputs[pair.Name]));
             }
 
-            RunAll(host, data, stage, progress, cancellationToken, afterEach: quantizedGraph is null ? null : sample => quantizedGraph.Run(sample));
+            RunAll(host, data, stage, progress, cancellationToken, afterEach: quantizedGraph is null ? null : (sample, _) => quantizedGraph.Run(sample));
         }
         finally
         {
@@ -129,6 +130,41 @@ public static partial class OnnxQuantizer
         }
 
         return stats;
+    }
+
+    /// <summary>
+    /// For each pair, the SQNR of the graph's outputs with that layer alone quantized and every other pair's layer
+    /// FP32, against the all-FP32 outputs, over every sample (each sample runs once plus once per pair). A layer's own
+    /// error says little about the outputs: networks amplify the noise of some layers (often early ones) far more
+    /// than that of others. The graph's quantized layers are restored.
+    /// </summary>
+    private static Dictionary<string, double> SoloOutputSqnr(GraphModule graph, List<LayerPair> pairs,
+        IEnumerable<IReadOnlyDictionary<string, Tensor>> data, IProgress<CalibrationProgress>? progress, CancellationToken cancellationToken)
+    {
+        var stats = pairs.ToDictionary(p => p.Name, _ => new SqnrAccumulator());
+        try
+        {
+            foreach (var pair in pairs)
+                graph.SetSubmodule(pair.Name, pair.Float);
+            RunAll(graph, data, CalibrationStage.Comparing, progress, cancellationToken, afterEach: (sample, reference) =>
+            {
+                foreach (var pair in pairs)
+                {
+                    graph.SetSubmodule(pair.Name, pair.Quantized);
+                    var outputs = graph.Run(sample);
+                    graph.SetSubmodule(pair.Name, pair.Float);
+                    foreach (var (name, value) in reference)
+                        stats[pair.Name].Add(value, outputs[name]);
+                }
+            });
+        }
+        finally
+        {
+            foreach (var pair in pairs)
+                graph.SetSubmodule(pair.Name, pair.Quantized);
+        }
+
+        return stats.ToDictionary(s => s.Key, s => s.Value.Sqnr);
     }
 
     /// <summary>A layer's float form (which the float graph runs), its quantized form, and the float form to compare with when it differs (a folded batch norm).</summary>

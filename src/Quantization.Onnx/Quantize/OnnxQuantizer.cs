@@ -91,19 +91,20 @@ public static partial class OnnxQuantizer
             if (samples == 0)
                 throw new InvalidOperationException("The calibration data yielded no samples; static quantization needs representative inputs to choose activation ranges.");
             Quantizer.Convert(graph);
+            if (options.KeepWorstInFp32 > 0)
+            {
+                var pairs = floatLayers.Select(l => new LayerPair(l.Key, l.Value, graph.GetSubmodule(l.Key))).ToList();
+                var sqnr = options.KeepWorstRanking == NodeRanking.LayerSqnr
+                    ? Shadow(graph, pairs, null, calibrationData, CalibrationStage.Comparing, progress, cancellationToken).ToDictionary(s => s.Key, s => s.Value.Layer.Sqnr)
+                    : SoloOutputSqnr(graph, pairs, calibrationData, progress, cancellationToken);
+                foreach (var worst in pairs.OrderBy(p => sqnr[p.Name]).Take(options.KeepWorstInFp32))
+                    graph.SetSubmodule(worst.Name, worst.Float);
+            }
         }
         catch
         {
             Restore(graph, floatLayers);
             throw;
-        }
-
-        if (options.KeepWorstInFp32 > 0)
-        {
-            var pairs = floatLayers.Select(l => new LayerPair(l.Key, l.Value, graph.GetSubmodule(l.Key))).ToList();
-            var stats = Shadow(graph, pairs, null, calibrationData, CalibrationStage.Comparing, progress, cancellationToken);
-            foreach (var worst in pairs.OrderBy(p => stats[p.Name].Layer.Sqnr).Take(options.KeepWorstInFp32))
-                graph.SetSubmodule(worst.Name, worst.Float);
         }
 
         return graph;
@@ -121,6 +122,8 @@ public static partial class OnnxQuantizer
             throw new ArgumentException($"Unknown CalibrationMethod {options.CalibrationMethod}.", nameof(options));
         if (options.KeepWorstInFp32 < 0)
             throw new ArgumentException($"KeepWorstInFp32 must not be negative but is {options.KeepWorstInFp32}.", nameof(options));
+        if (!Enum.IsDefined(options.KeepWorstRanking))
+            throw new ArgumentException($"Unknown KeepWorstRanking {options.KeepWorstRanking}.", nameof(options));
         if (options.SymmetricActivations && options.ReduceRange)
             throw new ArgumentException("SymmetricActivations cannot be combined with ReduceRange: a symmetric QUInt8 range is centred on 128.", nameof(options));
 
@@ -192,17 +195,17 @@ public static partial class OnnxQuantizer
         return selected;
     }
 
-    /// <summary>Runs every sample through the graph, checking for cancellation before each; returns the count.</summary>
+    /// <summary>Runs every sample through the graph (then <paramref name="afterEach"/> with it and the outputs), checking for cancellation before each; returns the count.</summary>
     private static int RunAll(GraphModule graph, IEnumerable<IReadOnlyDictionary<string, Tensor>> data, CalibrationStage stage,
-        IProgress<CalibrationProgress>? progress, CancellationToken cancellationToken, Action<IReadOnlyDictionary<string, Tensor>>? afterEach = null)
+        IProgress<CalibrationProgress>? progress, CancellationToken cancellationToken, Action<IReadOnlyDictionary<string, Tensor>, IReadOnlyDictionary<string, Tensor>>? afterEach = null)
     {
         int count = 0;
         cancellationToken.ThrowIfCancellationRequested();
         foreach (var sample in data)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            graph.Run(sample ?? throw new ArgumentException($"Sample {count} is null.", nameof(data)));
-            afterEach?.Invoke(sample);
+            var outputs = graph.Run(sample ?? throw new ArgumentException($"Sample {count} is null.", nameof(data)));
+            afterEach?.Invoke(sample, outputs);
             count++;
             progress?.Report(new CalibrationProgress(stage, count));
         }

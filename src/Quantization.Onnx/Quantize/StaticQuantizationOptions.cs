@@ -42,8 +42,27 @@ public sealed record StaticQuantizationOptions : QuantizationOptions
     public bool SymmetricActivations { get; init; }
 
     /// <summary>
-    /// After calibration, put back in FP32 the N quantized nodes whose own quantization error is largest (lowest
-    /// <see cref="NodeComparison.LayerSqnr"/> on the calibration data, which is then enumerated a second time).
+    /// After calibration, put back in FP32 the N quantized nodes that lose the most accuracy, ranked by
+    /// <see cref="KeepWorstRanking"/> on the calibration data (which is then enumerated a second time).
     /// </summary>
     public int KeepWorstInFp32 { get; init; }
+
+    /// <summary>
+    /// How <see cref="KeepWorstInFp32"/> ranks the quantized nodes (default <see cref="NodeRanking.OutputSqnr"/>, which
+    /// runs the graph once per node and sample; <see cref="NodeRanking.LayerSqnr"/> runs it once per sample).
+    /// </summary>
+    public NodeRanking KeepWorstRanking { get; init; } = NodeRanking.OutputSqnr;
+}
+
+/// <summary>How <see cref="StaticQuantizationOptions.KeepWorstInFp32"/> finds the nodes that lose the most accuracy.</summary>
+public enum NodeRanking
+{
+    /// <summary>
+    /// By the graph outputs' SQNR with the node alone quantized (every other node FP32) against the FP32 outputs:
+    /// the node's effect on what the model computes, including how much later layers amplify its noise.
+    /// </summary>
+    OutputSqnr,
+
+    /// <summary>By the node's own error (<see cref="NodeComparison.LayerSqnr"/>): cheaper, but blind to how later layers amplify it.</summary>
+    LayerSqnr,
 }

@@ -56,12 +56,14 @@ public sealed class OcrQuantizationTests(ITestOutputHelper output)
     /// <summary>
     /// The detector's activations are extremely heavy-tailed on text pages (early layers: median 0.7, maximum 157),
     /// so per-tensor INT8 loses the small values: with every Conv quantized the binarized map overlaps FP32's with
-    /// IoU 0.67 only. Keeping the 10 nodes with the largest own error in FP32 (of 62) lifts it to about 0.92; the
-    /// issue's target of 0.95 is not reached yet, so this test guards 0.88 (rendered pages vary between runs).
+    /// IoU 0.62 (map SQNR 3.5 dB; MinMax 0.66, Entropy 0.73, Percentile 99.9 0.85). A few early layers alone bring the
+    /// map down to 6-7 dB although their own SQNR is 22-26 dB, so ranking the nodes to keep in FP32 by their own
+    /// error (IoU 0.93 / 0.92 / 0.97 with 5 / 10 / 15 of 62 kept) does worse than ranking them by the map's SQNR with
+    /// each node alone quantized: 0.95 / 0.976 / 0.98. Measured 0.976 with 10 kept; this guards the 0.95.
     /// </summary>
     private const int WorstInFp32 = 10;
 
-    private const double DetectorIouFloor = 0.88;
+    private const double DetectorIouFloor = 0.95;
 
     [Fact]
     public void Detector_static_per_channel_keeps_the_binarized_text_map()
