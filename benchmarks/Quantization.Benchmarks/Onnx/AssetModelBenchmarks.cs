@@ -36,13 +36,7 @@ public class AssetModelBenchmarks
         string path = ModelPath(Model);
         _graph = OnnxModel.Load(path).ToGraphModule();
         _inputs = Inputs(Model);
-        _options = new SessionOptions
-        {
-            IntraOpNumThreads = Threads,
-            InterOpNumThreads = 1,
-            ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
-            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
-        };
+        _options = OrtOptions(Threads);
         _session = new InferenceSession(path, _options);
         _feeds = _inputs.Select(kv => _session.InputMetadata[kv.Key].ElementDataType == TensorElementType.Int64
             ? NamedOnnxValue.CreateFromTensor(kv.Key, new DenseTensor<long>(kv.Value.AsSpan().ToArray().Select(v => (long)v).ToArray(), kv.Value.Shape.ToArray()))
@@ -81,6 +75,15 @@ public class AssetModelBenchmarks
                 throw new InvalidOperationException($"{Model} {result.Name}: ours differs from ONNX Runtime by {worst} (largest |value| {range}).");
         }
     }
+
+    /// <summary>ORT sessions as both asset benchmarks run them: all graph optimizations, sequential, <paramref name="threads"/> intra-op threads.</summary>
+    internal static SessionOptions OrtOptions(int threads) => new()
+    {
+        IntraOpNumThreads = threads,
+        InterOpNumThreads = 1,
+        ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
+        GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+    };
 
     internal static string ModelPath(string model)
     {

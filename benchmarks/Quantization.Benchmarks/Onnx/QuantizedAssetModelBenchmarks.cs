@@ -53,13 +53,7 @@ public class QuantizedAssetModelBenchmarks
 
         _qdqPath = Path.Combine(Path.GetTempPath(), $"quantization-bench-{Model}-{Environment.ProcessId}.onnx");
         OnnxExporter.SaveQdq(model, _graph, _qdqPath);
-        _options = new SessionOptions
-        {
-            IntraOpNumThreads = Threads,
-            InterOpNumThreads = 1,
-            ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
-            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
-        };
+        _options = AssetModelBenchmarks.OrtOptions(Threads);
         _fp32 = new InferenceSession(path, _options);
         _qdq = new InferenceSession(_qdqPath, _options);
         _feeds = _inputs.Select(kv => NamedOnnxValue.CreateFromTensor(kv.Key, new DenseTensor<float>(kv.Value.AsSpan().ToArray(), kv.Value.Shape.ToArray()))).ToList();
