@@ -10,11 +10,12 @@ namespace Quantization.Kernels.Gemm;
 /// activations, s8 weights packed once, int32 accumulation, and a fused output stage.
 /// </summary>
 /// <remarks>
-/// With a variant's activation offset <c>o</c> (0, or 128 for signed dot products) the micro-kernel returns
-/// <c>raw = Σ (A - o) W</c>, and <c>acc = raw - (za - o) * colsum[n] - zw[n] * (rowsum[m] - K * za)</c>, all modulo
-/// 2^32, which is the reference's sum exactly. Work is split into tasks of (a block of <see cref="RowBlock"/> rows ×
-/// a run of <see cref="PanelsPerTask"/> panels); inside a task each weight panel stays in L1 while it meets every
-/// row tile of the block.
+/// With a variant's activation offset <c>o</c> (0, or 128 for signed dot products), <c>raw = Σ (A - o) W</c> and
+/// <c>acc = raw - (za - o) * colsum[n] - zw[n] * (rowsum[m] - K * za)</c>, all modulo 2^32, which is the reference's
+/// sum exactly. The column term is the micro-kernel's start value; the row term, needed only with weight zero points,
+/// is subtracted after it. Work is split into tasks of (a block of <see cref="RowBlock"/> rows × a run of
+/// <see cref="PanelsPerTask"/> panels); inside a task each weight panel stays in cache while it meets every row tile
+/// of the block.
 /// </remarks>
 internal static class Int8Gemm
 {
