@@ -40,6 +40,7 @@ internal static partial class Cli
             },
             PerChannel = !options.Flag("per-tensor"),
             ReduceRange = options.Flag("reduce-range"),
+            KeepActivationsInt8 = !options.Flag("per-layer"),
             KeepWorstInFp32 = keep is null ? 0 : int.TryParse(keep, out int n) && n >= 0 ? n : throw new UsageException($"--keep-fp32 needs a count, not '{keep}'."),
         });
         options.EnsureAllUsed();

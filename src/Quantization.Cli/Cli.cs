@@ -22,9 +22,10 @@ internal static partial class Cli
           quantize inspect MODEL.onnx [--nodes]
           quantize dynamic IN.onnx OUT.onnx [--per-channel] [--no-reduce-range] [SELECTION]
           quantize static IN.onnx OUT.onnx --data FILE.npz|FILE.npy|FOLDER [--method histogram|minmax|entropy|percentile]
-                          [--per-tensor] [--reduce-range] [--keep-fp32 N] [SELECTION]
+                          [--per-tensor] [--reduce-range] [--keep-fp32 N] [--per-layer] [SELECTION]
         SELECTION: --include NODE,... --exclude NODE,... --include-op OP,... --exclude-op OP,... (node names and op types)
         Calibration data: one sample per .npz (one array per model input) or .npy (single-input models), or a folder of them.
+        Static quantization keeps activations INT8 between nodes; --per-layer quantizes and dequantizes around each layer instead.
         OUT.onnx is written in QDQ format, which ONNX Runtime runs on its integer kernels.
         """;
 

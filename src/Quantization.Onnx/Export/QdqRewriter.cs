@@ -52,6 +52,7 @@ internal sealed class QdqRewriter
         var layers = MatchLayers();
         // Match first: the upgrade renames values (Softmax). Upgrade before adding the quantization nodes, which are opset 13 already.
         OpsetUpgrade.Apply(model, _names);
+        RequantizeValues(layers);
         foreach (var (node, proto) in layers)
             Export(node, proto, _quantized.GetSubmodule(node.ModuleName!));
 
@@ -96,6 +97,38 @@ internal sealed class QdqRewriter
             }
         }
     }
+
+    /// <summary>
+    /// With activations kept INT8 between nodes (<see cref="Int8Plan"/>), every value the graph quantizes anew outside
+    /// a layer (an elementwise function of a quantized value, a residual sum, a pooled mean) passes through
+    /// QuantizeLinear → DequantizeLinear with its parameters after the node that writes it, so ONNX Runtime reads the
+    /// same codes; layers reading it then need no pair of their own.
+    /// </summary>
+    private void RequantizeValues(List<(GraphNode Node, NodeProto Proto)> layers)
+    {
+        if (_quantized.Plan is not { } plan || !plan.Matches(_quantized))
+            return;
+        var layerOutputs = layers.Select(l => l.Node.Outputs[0]).ToHashSet(StringComparer.Ordinal);
+        foreach (var (value, qparams) in plan.Requantized)
+        {
+            if (layerOutputs.Contains(value))
+                continue;
+            var producer = _graph.Node.First(n => n.Output.Contains(value));
+            string raw = _names.Unique($"{value}_f"), q = _names.Unique($"{value}_q");
+            producer.Output[producer.Output.IndexOf(value)] = raw;
+            string[] parameters = ActivationParams(value, qparams);
+            var after = After(producer);
+            after.Add(ProtoBuilder.Node("QuantizeLinear", q, [raw, .. parameters], [q]));
+            after.Add(ProtoBuilder.Node("DequantizeLinear", value, [q, .. parameters], [value]));
+            _dequantized[(value, qparams.Scale, qparams.ZeroPoint)] = value;
+        }
+    }
+
+    /// <summary>The parameters a quantized layer's input has when it runs: those of a value kept INT8, else the layer's calibrated ones.</summary>
+    private QuantParams InputParams(GraphNode node, QdqLayer layer) =>
+        _quantized.Plan is { } plan && plan.Matches(_quantized) && plan.Quantized.TryGetValue(node.Inputs[0], out var kept)
+            ? kept
+            : layer.Quantize.OutputQParams;
 
     /// <summary>Pairs the graph module's layer nodes with the file's nodes, checking that every node corresponds.</summary>
     private List<(GraphNode Node, NodeProto Proto)> MatchLayers()
@@ -148,10 +181,10 @@ internal sealed class QdqRewriter
                     proto.Input.RemoveAt(proto.Input.Count - 1);
                 return;
             case QdqLayer { Layer: QuantizedConv2d conv } qdq when node.OpType == "Conv" && ReluExportable(node, conv.Relu, conv.OutputQParams):
-                StaticLayer(proto, qdq.Quantize.OutputQParams, conv.Weight, conv.Bias, conv.OutputQParams, WeightLayout.AsIs);
+                StaticLayer(proto, InputParams(node, qdq), conv.Weight, conv.Bias, conv.OutputQParams, WeightLayout.AsIs);
                 return;
             case QdqLayer { Layer: QuantizedLinear linear } qdq when node.OpType is "Gemm" or "MatMul" && ReluExportable(node, linear.Relu, linear.OutputQParams):
-                StaticLayer(proto, qdq.Quantize.OutputQParams, linear.Weight, linear.Bias, linear.OutputQParams, LinearLayout(proto));
+                StaticLayer(proto, InputParams(node, qdq), linear.Weight, linear.Bias, linear.OutputQParams, LinearLayout(proto));
                 return;
             case DynamicQuantizedLinear { Relu: false } linear when node.OpType is "Gemm" or "MatMul":
                 DynamicLayer(proto, linear);

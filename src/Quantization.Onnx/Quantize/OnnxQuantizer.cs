@@ -87,7 +87,20 @@ public static partial class OnnxQuantizer
         try
         {
             Quantizer.Prepare(graph, mapping, perLayer: true);
-            int samples = RunAll(graph, calibrationData, CalibrationStage.Calibrating, progress, cancellationToken);
+            var valueObservers = options.KeepActivationsInt8
+                ? Int8Plan.CalibrationCandidates(graph).Distinct().ToDictionary(name => name, _ => qconfig.Activation())
+                : [];
+            graph.ValueObserver = (name, value) => valueObservers.GetValueOrDefault(name)?.Observe(value);
+            int samples;
+            try
+            {
+                samples = RunAll(graph, calibrationData, CalibrationStage.Calibrating, progress, cancellationToken);
+            }
+            finally
+            {
+                graph.ValueObserver = null;
+            }
+
             if (samples == 0)
                 throw new InvalidOperationException("The calibration data yielded no samples; static quantization needs representative inputs to choose activation ranges.");
             Quantizer.Convert(graph);
@@ -99,6 +112,12 @@ public static partial class OnnxQuantizer
                     : SoloOutputSqnr(graph, pairs, calibrationData, progress, cancellationToken);
                 foreach (var worst in pairs.OrderBy(p => sqnr[p.Name]).Take(options.KeepWorstInFp32))
                     graph.SetSubmodule(worst.Name, worst.Float);
+            }
+
+            if (options.KeepActivationsInt8)
+            {
+                graph.Plan = Int8Plan.Build(graph, valueObservers.Where(o => o.Value.HasObservedData)
+                    .ToDictionary(o => o.Key, o => o.Value.CalculateQParams()));
             }
         }
         catch

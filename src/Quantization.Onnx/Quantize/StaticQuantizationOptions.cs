@@ -42,6 +42,15 @@ public sealed record StaticQuantizationOptions : QuantizationOptions
     public bool SymmetricActivations { get; init; }
 
     /// <summary>
+    /// Keep activations INT8 between nodes (default on), as ONNX Runtime runs a QDQ model: a quantized layer's QUInt8
+    /// output feeds the next quantized layer directly, and the elementwise, pooling and data-movement nodes between
+    /// them work on the codes, each output quantized with its own calibrated parameters (which calibration then
+    /// records for those values too). Off, every quantized layer quantizes its FP32 input and dequantizes its output,
+    /// and the nodes between run FP32.
+    /// </summary>
+    public bool KeepActivationsInt8 { get; init; } = true;
+
+    /// <summary>
     /// After calibration, put back in FP32 the N quantized nodes that lose the most accuracy, ranked by
     /// <see cref="KeepWorstRanking"/> on the calibration data (which is then enumerated a second time).
     /// </summary>

@@ -84,7 +84,9 @@ internal sealed class GraphBody
         var arena = Interlocked.Exchange(ref _spareArena, null) ?? new TensorArena();
         using (TensorArena.Activate(arena))
         {
-            var result = Run(scope, arena);
+            var result = scope.Parent is null && scope.Owner.Plan is { } plan && plan.Matches(scope.Owner)
+                ? RunPlanned(scope, arena, plan)
+                : Run(scope, arena);
             _spareArena = arena;
             return result;
         }
@@ -136,6 +138,8 @@ internal sealed class GraphBody
                     continue;
                 Tensor output = outputs[k];
                 scope.Set(node.Outputs[k], output);
+                if (scope.Parent is null)
+                    scope.Owner.ValueObserver?.Invoke(node.Outputs[k], output);
                 names[output] = names.GetValueOrDefault(output) + 1;
                 // An input passed through (Identity, a no-op reshape, a swapped-in identity layer) may be a constant or
                 // a caller's tensor, and a branch output may belong to an enclosing scope: never overwrite those.
@@ -161,4 +165,171 @@ internal sealed class GraphBody
             results[k] = scope.TryGet(Outputs[k], out var v) ? v : throw new InvalidOperationException($"Output '{Outputs[k]}' has no value.");
         return results;
     }
+
+    /// <summary>Runs the nodes as <paramref name="plan"/> says, holding quantized values as codes (see <see cref="Int8Plan"/>).</summary>
+    private Tensor[] RunPlanned(GraphScope scope, TensorArena arena, Int8Plan plan)
+    {
+        foreach (var (name, value) in Constants)
+            scope.Set(name, value);
+        // Float values this run made (decoded from codes, or fresh outputs of float steps): nobody else holds them, so
+        // a float step may overwrite one it reads last, and a released one goes back to the arena.
+        var owned = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
+        var constantStorage = Constants.Values.Select(c => c.Storage).ToHashSet(ReferenceEqualityComparer.Instance);
+
+        Tensor ReadFloat(string name)
+        {
+            if (scope.TryGet(name, out var value))
+                return value;
+            Tensor result;
+            if (scope.TryGetQuantized(name, out var q))
+            {
+                result = q.Dequantize();
+            }
+            else if (plan.Lazy.TryGetValue(name, out var function) && scope.TryGetQuantized(function.Source, out var source))
+            {
+                result = new Tensor(source.Shape);
+                Int8Plan.ApplyTable<float>(function.Table, function, source, result.AsSpan());
+            }
+            else
+            {
+                throw new InvalidOperationException($"'{name}' has no value.");
+            }
+
+            scope.Set(name, result);
+            owned.Add(result);
+            return result;
+        }
+
+        for (int i = 0; i < Nodes.Count; i++)
+        {
+            GraphNode node = Nodes[i];
+            var step = plan.Steps[i];
+            try
+            {
+                switch (step.Kind)
+                {
+                    case Int8Plan.StepKind.Lazy:
+                        break;
+                    case Int8Plan.StepKind.Alias:
+                        scope.SetQuantized(node.Outputs[0], Quantized(scope, node.Inputs[0]));
+                        break;
+                    case Int8Plan.StepKind.Table:
+                    {
+                        var function = step.Function!;
+                        var source = Quantized(scope, function.Source);
+                        var codes = TensorArena.RentBytes(source.Length);
+                        Int8Plan.ApplyTable<byte>(step.Codes, function, source, codes);
+                        scope.SetQuantized(node.Outputs[0], QuantizedTensor.Wrap(codes, source.Shape.ToArray(), step.Output!));
+                        break;
+                    }
+
+                    case Int8Plan.StepKind.Layer:
+                    {
+                        var layer = (Nn.Quantized.QdqLayer)scope.Owner.Layer(node.ModuleName!);
+                        var input = scope.TryGetQuantized(node.Inputs[0], out var q) ? new Nn.Variable(q) : new Nn.Variable(ReadFloat(node.Inputs[0]));
+                        scope.SetQuantized(node.Outputs[0], GraphOps.QuantizedLayer(node.OpType, layer, input));
+                        break;
+                    }
+
+                    case Int8Plan.StepKind.Compute when FastCompute(node, step, scope, plan) is { } fast:
+                        scope.SetQuantized(node.Outputs[0], fast);
+                        break;
+                    default:
+                    {
+                        var inputs = node.Inputs.Select(name => name.Length == 0 ? null : ReadFloat(name)).ToArray();
+                        scope.Donated.Clear();
+                        for (int k = 0; k < inputs.Length; k++)
+                        {
+                            string name = node.Inputs[k];
+                            if (inputs[k] is { } t && owned.Contains(t) && Array.IndexOf(plan.ReleaseAfter[i], name) >= 0
+                                && node.Inputs.Count(n => n == name) == 1 && !scope.Uses(t.Storage, name))
+                                scope.Donated.Add(t);
+                        }
+
+                        Tensor[] outputs;
+                        try
+                        {
+                            outputs = node.Kernel(inputs, scope);
+                        }
+                        finally
+                        {
+                            scope.Donated.Clear();
+                        }
+
+                        // Fresh: not an input, a view of one, or a constant (a control-flow node may return an enclosing value).
+                        bool Fresh(Tensor t) => node.OpType != "If" && !constantStorage.Contains(t.Storage)
+                            && !Array.Exists(inputs, x => x is not null && ReferenceEquals(x.Storage, t.Storage) && !owned.Contains(x));
+                        if (step.Kind == Int8Plan.StepKind.Compute)
+                        {
+                            scope.SetQuantized(node.Outputs[0], QuantizedTensor.Quantize(outputs[0], step.Output!, RoundingConvention.Onnx));
+                            if (Fresh(outputs[0]) && !Array.Exists(inputs, x => ReferenceEquals(x?.Storage, outputs[0].Storage)))
+                                arena.Return(outputs[0].Storage);
+                        }
+                        else
+                        {
+                            for (int k = 0; k < node.Outputs.Count && k < outputs.Length; k++)
+                            {
+                                if (node.Outputs[k].Length == 0)
+                                    continue;
+                                scope.Set(node.Outputs[k], outputs[k]);
+                                if (Fresh(outputs[k]))
+                                    owned.Add(outputs[k]);
+                            }
+                        }
+
+                        break;
+                    }
+                }
+            }
+            catch (ArgumentException e)
+            {
+                throw new ArgumentException($"Node {node.Name} ({node.OpType}): {e.Message}", e);
+            }
+
+            foreach (string name in plan.ReleaseAfter[i])
+            {
+                if (scope.TryGet(name, out var value) && owned.Contains(value) && !scope.Uses(value.Storage, name))
+                {
+                    owned.Remove(value);
+                    arena.Return(value.Storage);
+                }
+
+                if (scope.TryGetQuantized(name, out var codes) && codes.Storage is byte[] bytes && !scope.Uses(bytes, name))
+                    arena.Return(bytes);
+                scope.Remove(name);
+            }
+        }
+
+        var results = new Tensor[Outputs.Count];
+        for (int k = 0; k < results.Length; k++)
+        {
+            results[k] = ReadFloat(Outputs[k]);
+            // An output is the caller's now, never recycled.
+            owned.Remove(results[k]);
+        }
+
+        return results;
+    }
+
+    /// <summary>The fused INT8 kernel for a compute step of two quantized operands or a global average pool, or null.</summary>
+    private static QuantizedTensor? FastCompute(GraphNode node, Int8Plan.Step step, GraphScope scope, Int8Plan plan)
+    {
+        Int8Steps.Operand? Operand(string name) =>
+            scope.TryGetQuantized(name, out var q) ? new Int8Steps.Operand(q, null)
+            : plan.Lazy.TryGetValue(name, out var f) && scope.TryGetQuantized(f.Source, out var source) ? new Int8Steps.Operand(source, f)
+            : null;
+
+        switch (node.OpType)
+        {
+            case "Add" or "Sub" or "Mul" or "Div" when node.Inputs.Count == 2 && Operand(node.Inputs[0]) is { } a && Operand(node.Inputs[1]) is { } b:
+                return Int8Steps.Binary(node.OpType, a, b, step.Output!);
+            case "GlobalAveragePool" when Operand(node.Inputs[0]) is { } x:
+                return Int8Steps.GlobalAveragePool(x, step.Output!);
+            default:
+                return null;
+        }
+    }
+
+    private static QuantizedTensor Quantized(GraphScope scope, string name) =>
+        scope.TryGetQuantized(name, out var q) ? q : throw new InvalidOperationException($"'{name}' has no quantized value.");
 }

@@ -96,6 +96,12 @@ public sealed class GraphModule : Module
     public override string ToString() =>
         $"GraphModule({string.Join(", ", Inputs.Select(i => i.Name))} -> {string.Join(", ", OutputNames)}; {Nodes.Count} nodes, {_layers.Count} layers)";
 
+    /// <summary>How the quantized layers pass INT8 values to each other, set by static quantization; null runs each layer between quantize and dequantize.</summary>
+    internal Int8Plan? Plan { get; set; }
+
+    /// <summary>Called with each value a main-graph node produces (calibration of the values between layers).</summary>
+    internal Action<string, Tensor>? ValueObserver { get; set; }
+
     /// <summary>The child module a layer node runs.</summary>
     internal Module Layer(string name) => _layers[name];
 

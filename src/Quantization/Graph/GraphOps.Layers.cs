@@ -46,6 +46,31 @@ internal static partial class GraphOps
         }
     };
 
+    /// <summary>
+    /// Runs a quantized layer node on float or quantized input and keeps its QUInt8 output, shaping as
+    /// <see cref="Layer"/> does: a MatMul's rows, a 1-D convolution's [N, C, L].
+    /// </summary>
+    public static QuantizedTensor QuantizedLayer(string opType, Nn.Quantized.QdqLayer layer, Variable input)
+    {
+        int[] shape = input.Shape.ToArray();
+        if (opType == "MatMul")
+        {
+            var y = layer.ForwardQuantized(Reshaped(input, [Ops.Shapes.Count(shape) / shape[^1], shape[^1]]));
+            return y.Reshape([.. shape[..^1], y.Shape[^1]]);
+        }
+
+        if (opType == "Conv" && shape.Length == 3)
+        {
+            var y = layer.ForwardQuantized(Reshaped(input, [shape[0], shape[1], 1, shape[2]]));
+            return y.Reshape([y.Shape[0], y.Shape[1], y.Shape[3]]);
+        }
+
+        return layer.ForwardQuantized(input);
+    }
+
+    private static Variable Reshaped(Variable input, int[] shape) =>
+        input.Quantized is { } q ? new Variable(q.Reshape(shape)) : new Variable(input.Value.Reshape(shape));
+
     /// <summary>A transposed 2-D convolution with constant weights (packed once) and optional bias.</summary>
     public static GraphKernel ConvTranspose(Fp32ConvTranspose2d conv, float[]? bias) => (inputs, _) =>
     {

@@ -8,6 +8,9 @@ internal sealed class GraphScope(GraphModule owner, GraphScope? parent)
 {
     private readonly Dictionary<string, Tensor> _values = [];
 
+    /// <summary>The enclosing scope, or null for the main graph.</summary>
+    public GraphScope? Parent => parent;
+
     /// <summary>The module whose children the layer nodes run.</summary>
     public GraphModule Owner { get; } = owner;
 
@@ -16,7 +19,24 @@ internal sealed class GraphScope(GraphModule owner, GraphScope? parent)
 
     public void Set(string name, Tensor value) => _values[name] = value;
 
-    public void Remove(string name) => _values.Remove(name);
+    public void Remove(string name)
+    {
+        _values.Remove(name);
+        _quantized.Remove(name);
+    }
+
+    private readonly Dictionary<string, QuantizedTensor> _quantized = [];
+
+    /// <summary>A value held as QUInt8 codes (in a graph with an <see cref="Int8Plan"/>), of this body only.</summary>
+    public bool TryGetQuantized(string name, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out QuantizedTensor? value) =>
+        _quantized.TryGetValue(name, out value);
+
+    public void SetQuantized(string name, QuantizedTensor value) => _quantized[name] = value;
+
+    /// <summary>Whether a value held here (as floats or codes) other than <paramref name="except"/> uses <paramref name="storage"/>.</summary>
+    public bool Uses(Array storage, string except) =>
+        _values.Any(v => v.Key != except && ReferenceEquals(v.Value.Storage, storage))
+        || _quantized.Any(v => v.Key != except && ReferenceEquals(v.Value.Storage, storage));
 
     /// <summary>
     /// Inputs of the running node that it may overwrite: values this body produced, read for the last time here,

@@ -42,6 +42,20 @@ public sealed class QdqLayer : Module
         return result;
     }
 
+    /// <summary>
+    /// Runs the layer and keeps its QUInt8 output (an INT8 graph passes it on): FP32 input is quantized with the
+    /// calibrated parameters first, quantized input goes straight in.
+    /// </summary>
+    internal QuantizedTensor ForwardQuantized(Variable input)
+    {
+        var quantized = input.IsQuantized ? input : Quantize.Forward(input);
+        var output = Layer.Forward(quantized).Quantized
+            ?? throw new InvalidOperationException($"{Layer.GetType().Name} returned FP32 output; only a quantized layer can pass INT8 on.");
+        if (!input.IsQuantized && TensorArena.Current is { } arena && quantized.Quantized!.Storage is byte[] inputBytes && !ReferenceEquals(inputBytes, output.Storage))
+            arena.Return(inputBytes);
+        return output;
+    }
+
     /// <inheritdoc/>
     public override string ToString() => $"QdqLayer({Quantize}, {Layer})";
 }

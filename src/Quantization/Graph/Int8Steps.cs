@@ -1,0 +1,170 @@
+using System.Numerics.Tensors;
+using Quantization.Kernels.Elementwise;
+
+namespace Quantization.Graph;
+
+/// <summary>
+/// Fused kernels for the <see cref="Int8Plan.StepKind.Compute"/> steps that dominate quantized CNNs: elementwise
+/// Add/Sub/Mul/Div of two quantized values (a residual sum, a squeeze-and-excitation scale) and GlobalAveragePool.
+/// They decode codes to floats in short chunks that stay in L1, compute as the FP32 kernel does, and quantize the
+/// chunk, instead of decoding whole tensors. Each operand is a value's codes read either as dequantized values or
+/// through a table (<see cref="Int8Plan.LazyValue"/>).
+/// </summary>
+internal static class Int8Steps
+{
+    private const int Chunk = 512;
+
+    /// <summary>A quantized value's codes and how to read them: dequantized, or through <paramref name="Function"/>.</summary>
+    internal readonly record struct Operand(QuantizedTensor Codes, Int8Plan.LazyValue? Function);
+
+    /// <summary>
+    /// The binary op on operands of equal shape, or where one is the other's shape with its last two axes of length 1
+    /// (one value per plane), quantized with <paramref name="output"/>; null for other shapes.
+    /// </summary>
+    public static QuantizedTensor? Binary(string op, Operand a, Operand b, QuantParams output)
+    {
+        var sa = a.Codes.Shape;
+        var sb = b.Codes.Shape;
+        if (sa.SequenceEqual(sb))
+            return Elementwise(op, a, b, output);
+        if (IsPerPlane(sb, sa))
+            return PlaneBroadcast(op, a, b, bIsPlane: true, output);
+        if (IsPerPlane(sa, sb))
+            return PlaneBroadcast(op, b, a, bIsPlane: false, output);
+        return null;
+    }
+
+    /// <summary>GlobalAveragePool of a rank 3+ operand: the mean of each plane, quantized with <paramref name="output"/>.</summary>
+    public static QuantizedTensor GlobalAveragePool(Operand x, QuantParams output)
+    {
+        var shape = x.Codes.Shape;
+        if (shape.Length < 3)
+            throw new ArgumentException($"GlobalAveragePool needs an input of rank 3 or more, not {Tensor.FormatShape(shape)}.");
+        int planes = shape[0] * shape[1];
+        int size = x.Codes.Length / planes;
+        var means = new float[planes];
+        Span<float> buffer = stackalloc float[Chunk];
+        for (int p = 0; p < planes; p++)
+        {
+            double sum = 0;
+            for (int start = 0; start < size; start += Chunk)
+            {
+                int length = Math.Min(Chunk, size - start);
+                Decode(x, p * size + start, buffer[..length]);
+                sum += TensorPrimitives.Sum(buffer[..length]);
+            }
+
+            means[p] = (float)(sum / size);
+        }
+
+        int[] outShape = [.. shape];
+        outShape.AsSpan(2).Fill(1);
+        return Encode(means, outShape, output);
+    }
+
+    private static QuantizedTensor Elementwise(string op, Operand a, Operand b, QuantParams output)
+    {
+        int length = a.Codes.Length;
+        // A table with channels changes every plane: chunks must not straddle planes then.
+        int run = a.Function is { Channels: > 1 } fa ? Int8Plan.PlaneSize(a.Codes.Shape, fa)
+            : b.Function is { Channels: > 1 } fb ? Int8Plan.PlaneSize(b.Codes.Shape, fb) : length;
+        var codes = TensorArena.RentBytes(length);
+        Span<float> x = stackalloc float[Chunk];
+        Span<float> y = stackalloc float[Chunk];
+        for (int first = 0; first < length; first += run)
+        {
+            for (int start = first; start < first + run; start += Chunk)
+            {
+                int n = Math.Min(Chunk, first + run - start);
+                Decode(a, start, x[..n]);
+                Decode(b, start, y[..n]);
+                Apply(op, x[..n], y[..n]);
+                QuantizeKernels.QuantizeToUInt8(x[..n], output.Scale, output.ZeroPoint, 0, 255, RoundingConvention.Onnx, codes.AsSpan(start, n));
+            }
+        }
+
+        return QuantizedTensor.Wrap(codes, a.Codes.Shape.ToArray(), output);
+    }
+
+    /// <summary><paramref name="plane"/> holds one value per plane of <paramref name="full"/>; <paramref name="bIsPlane"/> says which operand it is.</summary>
+    private static QuantizedTensor PlaneBroadcast(string op, Operand full, Operand plane, bool bIsPlane, QuantParams output)
+    {
+        int planes = plane.Codes.Length;
+        int size = full.Codes.Length / planes;
+        var factors = new float[planes];
+        Decode(plane, 0, factors);
+        var codes = TensorArena.RentBytes(full.Codes.Length);
+        Span<float> x = stackalloc float[Chunk];
+        Span<float> y = stackalloc float[Chunk];
+        for (int p = 0; p < planes; p++)
+        {
+            for (int start = 0; start < size; start += Chunk)
+            {
+                int n = Math.Min(Chunk, size - start);
+                int offset = p * size + start;
+                Decode(full, offset, x[..n]);
+                y[..n].Fill(factors[p]);
+                if (bIsPlane)
+                {
+                    Apply(op, x[..n], y[..n]);
+                }
+                else
+                {
+                    Apply(op, y[..n], x[..n]);
+                    y[..n].CopyTo(x);
+                }
+
+                QuantizeKernels.QuantizeToUInt8(x[..n], output.Scale, output.ZeroPoint, 0, 255, RoundingConvention.Onnx, codes.AsSpan(offset, n));
+            }
+        }
+
+        return QuantizedTensor.Wrap(codes, full.Codes.Shape.ToArray(), output);
+    }
+
+    /// <summary><paramref name="x"/> = x op y, elementwise in FP32 as the float kernels compute it.</summary>
+    private static void Apply(string op, Span<float> x, ReadOnlySpan<float> y)
+    {
+        switch (op)
+        {
+            case "Add":
+                TensorPrimitives.Add(x, y, x);
+                break;
+            case "Sub":
+                TensorPrimitives.Subtract(x, y, x);
+                break;
+            case "Mul":
+                TensorPrimitives.Multiply(x, y, x);
+                break;
+            default:
+                TensorPrimitives.Divide(x, y, x);
+                break;
+        }
+    }
+
+    /// <summary>The real values of elements [start, start + destination.Length) of <paramref name="x"/>, which lie in one plane when a table has channels.</summary>
+    private static void Decode(Operand x, int start, Span<float> destination)
+    {
+        var codes = x.Codes.AsUInt8Span().Slice(start, destination.Length);
+        if (x.Function is not { } function)
+        {
+            QuantizeKernels.DequantizeUInt8(codes, x.Codes.QParams.Scale, x.Codes.QParams.ZeroPoint, destination);
+            return;
+        }
+
+        int channel = function.Channels == 1 ? 0 : start / Int8Plan.PlaneSize(x.Codes.Shape, function) % function.Channels;
+        var table = function.Table.AsSpan(channel * 256, 256);
+        for (int i = 0; i < codes.Length; i++)
+            destination[i] = table[codes[i]];
+    }
+
+    private static QuantizedTensor Encode(float[] values, int[] shape, QuantParams output)
+    {
+        var codes = TensorArena.RentBytes(values.Length);
+        QuantizeKernels.QuantizeToUInt8(values, output.Scale, output.ZeroPoint, 0, 255, RoundingConvention.Onnx, codes);
+        return QuantizedTensor.Wrap(codes, shape, output);
+    }
+
+    /// <summary>Whether <paramref name="plane"/> is <paramref name="full"/> (rank 3+) with its last two axes 1.</summary>
+    private static bool IsPerPlane(ReadOnlySpan<int> plane, ReadOnlySpan<int> full) =>
+        full.Length >= 3 && plane.Length == full.Length && plane[..^2].SequenceEqual(full[..^2]) && plane[^1] == 1 && plane[^2] == 1;
+}

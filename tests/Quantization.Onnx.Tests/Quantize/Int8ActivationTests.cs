@@ -1,0 +1,129 @@
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+using Quantization.Graph;
+using Quantization.Onnx.Export;
+using Quantization.Onnx.Proto;
+using Quantization.Onnx.Quantize;
+using Xunit;
+using static Quantization.Onnx.Tests.ModelBuilder;
+
+namespace Quantization.Onnx.Tests.Quantize;
+
+/// <summary>
+/// Static quantization keeps activations INT8 between nodes (<see cref="StaticQuantizationOptions.KeepActivationsInt8"/>):
+/// on a small network with every kind of step (a decomposed HardSwish, a residual Add, a squeeze-and-excitation
+/// scale, MaxPool), the values stay codes, and ONNX Runtime running the exported QDQ model computes the same codes.
+/// </summary>
+public sealed class Int8ActivationTests(ITestOutputHelper output)
+{
+    [Fact]
+    public void Values_between_layers_stay_int8_and_match_onnx_runtime_on_the_export()
+    {
+        var model = Network().Load();
+        var graph = OnnxQuantizer.QuantizeStatic(model.ToGraphModule(), Samples(1, 8), cancellationToken: TestContext.Current.CancellationToken);
+        var plan = graph.Plan!;
+        var kinds = graph.Nodes.ToDictionary(n => n.Name, n => plan.Steps[graph.Nodes.ToList().IndexOf(n)].Kind);
+
+        // Layers pass codes on; the HardSwish a layer reads becomes a table; the one nobody needs as codes stays a function.
+        Assert.Equal(Int8Plan.StepKind.Layer, kinds["c1"]);
+        Assert.Equal(Int8Plan.StepKind.Lazy, kinds["hs_add"]);
+        Assert.Equal(Int8Plan.StepKind.Table, kinds["hs_div"]);
+        Assert.Equal(Int8Plan.StepKind.Compute, kinds["residual"]);
+        Assert.Equal(Int8Plan.StepKind.Compute, kinds["gap"]);
+        Assert.Equal(Int8Plan.StepKind.Lazy, kinds["gate"]);
+        Assert.Equal(Int8Plan.StepKind.Compute, kinds["scale"]);
+        Assert.Equal(Int8Plan.StepKind.Compute, kinds["pool"]);
+        Assert.Equal(plan.Quantized["m"], plan.Quantized["p"]);
+        Assert.DoesNotContain("p", plan.Requantized.Keys);
+        Assert.All(new[] { "a", "h", "b", "r", "g", "m", "p", "y" }, v => Assert.Contains(v, plan.Quantized.Keys));
+
+        using var stream = new MemoryStream();
+        OnnxExporter.SaveQdq(model, graph, stream);
+        using var session = new InferenceSession(stream.ToArray());
+        int equal = 0, total = 0;
+        float step = plan.Quantized["y"].Scale;
+        foreach (var sample in Samples(100, 4))
+        {
+            var x = sample["x"];
+            float[] ours = graph.Run(sample)["y"].AsSpan().ToArray();
+            using var results = session.Run([NamedOnnxValue.CreateFromTensor("x", new DenseTensor<float>(x.AsSpan().ToArray(), x.Shape.ToArray()))]);
+            float[] ort = results[0].AsTensor<float>().ToArray();
+            Assert.Equal(ort.Length, ours.Length);
+            for (int i = 0; i < ort.Length; i++)
+            {
+                Assert.True(Math.Abs(ort[i] - ours[i]) <= step * 1.01f, $"Element {i}: ORT {ort[i]}, ours {ours[i]}, more than one step ({step}) apart.");
+                equal += ort[i] == ours[i] ? 1 : 0;
+            }
+
+            total += ort.Length;
+        }
+
+        output.WriteLine($"ORT on the export vs our INT8: {equal} of {total} outputs equal, the rest one step apart");
+        Assert.True(equal >= 0.95 * total, $"Only {equal} of {total} outputs equal ONNX Runtime's.");
+    }
+
+    [Fact]
+    public void Swapping_a_layer_after_quantization_runs_each_layer_between_quantize_and_dequantize()
+    {
+        var samples = Samples(1, 4);
+        var kept = OnnxQuantizer.QuantizeStatic(Network().Load().ToGraphModule(), samples, cancellationToken: TestContext.Current.CancellationToken);
+        var perLayer = OnnxQuantizer.QuantizeStatic(Network().Load().ToGraphModule(), samples,
+            new StaticQuantizationOptions { KeepActivationsInt8 = false }, cancellationToken: TestContext.Current.CancellationToken);
+        Assert.Null(perLayer.Plan);
+        var x = Samples(50, 1).Single();
+        Assert.NotEqual(perLayer.Run(x)["y"].AsSpan().ToArray(), kept.Run(x)["y"].AsSpan().ToArray());
+
+        // Put the same float layer into both: the plan no longer holds, so both graphs compute per layer alike.
+        string name = kept.Nodes.Single(n => n.Name == "c3").ModuleName!;
+        var floatLayer = Network().Load().ToGraphModule().GetSubmodule(name);
+        kept.SetSubmodule(name, floatLayer);
+        perLayer.SetSubmodule(name, floatLayer);
+        Assert.False(kept.Plan!.Matches(kept));
+        Assert.Equal(perLayer.Run(x)["y"].AsSpan().ToArray(), kept.Run(x)["y"].AsSpan().ToArray());
+    }
+
+    /// <summary>
+    /// x [1, 4, 8, 8] → c1 (3×3 conv) → a → HardSwish as Add/Clip/Mul/Div → h → c2 (1×1) → b; r = b + h;
+    /// g = GlobalAveragePool(r); m = r · HardSigmoid(g); p = MaxPool 2×2 (m); y = c3 (1×1) of p.
+    /// </summary>
+    private static ModelProto Network()
+    {
+        var rng = new Random(7);
+        float[] Weights(int count, float scale) => Enumerable.Range(0, count).Select(_ => (float)(rng.NextDouble() * 2 - 1) * scale).ToArray();
+        var graph = new GraphProto { Name = "int8" };
+        graph.Input.Add(Value("x", FloatType, 1, 4, 8, 8));
+        graph.Output.Add(Value("y", FloatType, 1, 6, 4, 4));
+        graph.Initializer.Add(Floats("w1", [8, 4, 3, 3], Weights(8 * 4 * 9, 0.3f)));
+        graph.Initializer.Add(Floats("b1", [8], Weights(8, 0.5f)));
+        graph.Initializer.Add(Floats("w2", [8, 8, 1, 1], Weights(64, 0.4f)));
+        graph.Initializer.Add(Floats("w3", [6, 8, 1, 1], Weights(48, 0.4f)));
+        graph.Initializer.Add(Floats("three", [], 3f));
+        graph.Initializer.Add(Floats("six", [], 6f));
+        graph.Initializer.Add(Floats("zero", [], 0f));
+        graph.Node.Add(Node("Conv", ["x", "w1", "b1"], ["a"], "c1", Ints("pads", 1, 1, 1, 1)));
+        graph.Node.Add(Node("Add", ["a", "three"], ["a3"], "hs_add"));
+        graph.Node.Add(Node("Clip", ["a3", "zero", "six"], ["a3c"], "hs_clip"));
+        graph.Node.Add(Node("Mul", ["a", "a3c"], ["am"], "hs_mul"));
+        graph.Node.Add(Node("Div", ["am", "six"], ["h"], "hs_div"));
+        graph.Node.Add(Node("Conv", ["h", "w2"], ["b"], "c2"));
+        graph.Node.Add(Node("Add", ["b", "h"], ["r"], "residual"));
+        graph.Node.Add(Node("GlobalAveragePool", ["r"], ["g"], "gap"));
+        graph.Node.Add(Node("HardSigmoid", ["g"], ["s"], "gate"));
+        graph.Node.Add(Node("Mul", ["r", "s"], ["m"], "scale"));
+        graph.Node.Add(Node("MaxPool", ["m"], ["p"], "pool", Ints("kernel_shape", 2, 2), Ints("strides", 2, 2)));
+        graph.Node.Add(Node("Conv", ["p", "w3"], ["y"], "c3"));
+        return Model(graph);
+    }
+
+    private static List<IReadOnlyDictionary<string, Tensor>> Samples(int seed, int count)
+    {
+        var rng = new Random(seed);
+        return Enumerable.Range(0, count).Select(_ =>
+        {
+            var x = new Tensor(1, 4, 8, 8);
+            foreach (ref float v in x.AsSpan())
+                v = (float)(rng.NextDouble() * 4 - 2);
+            return (IReadOnlyDictionary<string, Tensor>)new Dictionary<string, Tensor> { ["x"] = x };
+        }).ToList();
+    }
+}
