@@ -18,7 +18,8 @@ public sealed record GraphInput(string Name, IReadOnlyList<int?>? Shape);
 /// <see cref="Forward(Variable)"/> compute values without recording gradients.
 /// </summary>
 /// <remarks>
-/// Every value is an FP32 <see cref="Tensor"/>. Integer and boolean values (shapes, indices, ONNX <c>Shape</c>,
+/// Every value is an FP32 <see cref="Tensor"/> (a statically quantized graph holds the activations between its
+/// quantized nodes as QUInt8 codes inside a run; what <see cref="Run"/> returns is FP32). Integer and boolean values (shapes, indices, ONNX <c>Shape</c>,
 /// <c>Cast</c> to an integer type, <c>Equal</c>) are held as floats with integral values — exact up to 2^24, far above
 /// any shape or index these models compute. Integer operands are read back by rounding toward zero, and values beyond
 /// ±2^63 (the INT64 extremes ONNX uses for "to the end" in <c>Slice</c>) saturate to the INT64 extremes.
