@@ -31,7 +31,12 @@ public static partial class OnnxQuantizer
     /// <param name="quantizedGraph">The graph returned by <see cref="QuantizeStatic"/> or <see cref="QuantizeDynamic"/>.</param>
     /// <param name="inputs">Representative named inputs, enumerated once; memory holds one sample's node outputs.</param>
     /// <param name="cancellationToken">Checked before each sample.</param>
-    /// <returns>One entry per quantized node, in graph order. Both graphs are left as they were.</returns>
+    /// <returns>
+    /// One entry per quantized node, in graph order. Both graphs are left as they were. The comparison swaps the
+    /// quantized layers for probes, so a graph that keeps activations INT8 between nodes runs here with each layer
+    /// between a quantize and a dequantize and FP32 between layers: <see cref="NodeComparison.OutputSqnr"/> leaves out
+    /// the requantization of the values between layers.
+    /// </returns>
     /// <exception cref="ArgumentException">The quantized graph has no quantized node with a float counterpart, or <paramref name="inputs"/> is empty.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public static IReadOnlyList<NodeComparison> CompareNodes(GraphModule floatGraph, GraphModule quantizedGraph,

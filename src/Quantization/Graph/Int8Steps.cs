@@ -92,7 +92,9 @@ internal static class Int8Steps
         int planes = plane.Codes.Length;
         int size = full.Codes.Length / planes;
         var factors = new float[planes];
-        Decode(plane, 0, factors);
+        // One by one: with a per-channel table every element is a plane of its own.
+        for (int p = 0; p < planes; p++)
+            Decode(plane, p, factors.AsSpan(p, 1));
         var codes = TensorArena.RentBytes(full.Codes.Length);
         Span<float> x = stackalloc float[Chunk];
         Span<float> y = stackalloc float[Chunk];

@@ -27,7 +27,9 @@ public sealed class Int8ActivationTests(ITestOutputHelper output)
         // Layers pass codes on; the HardSwish a layer reads becomes a table; the one nobody needs as codes stays a function.
         Assert.Equal(Int8Plan.StepKind.Layer, kinds["c1"]);
         Assert.Equal(Int8Plan.StepKind.Lazy, kinds["hs_add"]);
-        Assert.Equal(Int8Plan.StepKind.Table, kinds["hs_div"]);
+        Assert.Equal(Int8Plan.StepKind.Lazy, kinds["hs_div"]);
+        Assert.Equal(Int8Plan.StepKind.Table, kinds["channel_scale"]);
+        Assert.Equal(8, graph.Plan!.Steps[graph.Nodes.ToList().FindIndex(n => n.Name == "channel_scale")].Function!.Channels);
         Assert.Equal(Int8Plan.StepKind.Compute, kinds["residual"]);
         Assert.Equal(Int8Plan.StepKind.Compute, kinds["gap"]);
         Assert.Equal(Int8Plan.StepKind.Lazy, kinds["gate"]);
@@ -83,7 +85,7 @@ public sealed class Int8ActivationTests(ITestOutputHelper output)
     }
 
     /// <summary>
-    /// x [1, 4, 8, 8] → c1 (3×3 conv) → a → HardSwish as Add/Clip/Mul/Div → h → c2 (1×1) → b; r = b + h;
+    /// x [1, 4, 8, 8] → c1 (3×3 conv) → a → HardSwish as Add/Clip/Mul/Div, times a constant per channel → h → c2 (1×1) → b; r = b + h;
     /// g = GlobalAveragePool(r); m = r · HardSigmoid(g); p = MaxPool 2×2 (m); y = c3 (1×1) of p.
     /// </summary>
     private static ModelProto Network()
@@ -97,6 +99,7 @@ public sealed class Int8ActivationTests(ITestOutputHelper output)
         graph.Initializer.Add(Floats("b1", [8], Weights(8, 0.5f)));
         graph.Initializer.Add(Floats("w2", [8, 8, 1, 1], Weights(64, 0.4f)));
         graph.Initializer.Add(Floats("w3", [6, 8, 1, 1], Weights(48, 0.4f)));
+        graph.Initializer.Add(Floats("k", [8, 1, 1], Weights(8, 2f)));
         graph.Initializer.Add(Floats("three", [], 3f));
         graph.Initializer.Add(Floats("six", [], 6f));
         graph.Initializer.Add(Floats("zero", [], 0f));
@@ -104,7 +107,8 @@ public sealed class Int8ActivationTests(ITestOutputHelper output)
         graph.Node.Add(Node("Add", ["a", "three"], ["a3"], "hs_add"));
         graph.Node.Add(Node("Clip", ["a3", "zero", "six"], ["a3c"], "hs_clip"));
         graph.Node.Add(Node("Mul", ["a", "a3c"], ["am"], "hs_mul"));
-        graph.Node.Add(Node("Div", ["am", "six"], ["h"], "hs_div"));
+        graph.Node.Add(Node("Div", ["am", "six"], ["h0"], "hs_div"));
+        graph.Node.Add(Node("Mul", ["h0", "k"], ["h"], "channel_scale"));
         graph.Node.Add(Node("Conv", ["h", "w2"], ["b"], "c2"));
         graph.Node.Add(Node("Add", ["b", "h"], ["r"], "residual"));
         graph.Node.Add(Node("GlobalAveragePool", ["r"], ["g"], "gap"));

@@ -1,0 +1,123 @@
+using Quantization.Graph;
+using Quantization.Kernels.Elementwise;
+using Xunit;
+
+namespace Quantization.Tests.Graph;
+
+/// <summary>
+/// The fused INT8 steps of a quantized graph against a scalar reference: decode every code (dequantize, or look it up
+/// in its channel's table), compute in FP32, quantize with ONNX rounding.
+/// </summary>
+public sealed class Int8StepsTests
+{
+    private static readonly QuantParams A = QuantParams.PerTensorAffine(0.05f, 120, QuantDType.QUInt8);
+    private static readonly QuantParams B = QuantParams.PerTensorAffine(0.02f, 30, QuantDType.QUInt8);
+    private static readonly QuantParams Output = QuantParams.PerTensorAffine(0.07f, 100, QuantDType.QUInt8);
+
+    [Theory]
+    [InlineData("Add", false, false)]
+    [InlineData("Sub", true, false)]
+    [InlineData("Mul", false, true)]
+    [InlineData("Div", true, true)]
+    public void Elementwise_of_equal_shapes_matches_the_reference(string op, bool tableA, bool tableB)
+    {
+        int[] shape = [2, 3, 7, 45];   // planes of 315 codes: chunks of 512 straddle planes
+        var a = Operand(shape, A, 1, tableA);
+        var b = Operand(shape, B, 2, tableB);
+        var actual = Int8Steps.Binary(op, a, b, Output)!;
+        Assert.Equal(Reference(op, a, b, shape, planeBroadcast: null), actual.AsUInt8Span().ToArray());
+        Assert.Equal(shape, actual.Shape.ToArray());
+    }
+
+    [Theory]
+    [InlineData("Mul", true)]
+    [InlineData("Mul", false)]
+    [InlineData("Sub", true)]
+    [InlineData("Div", false)]
+    public void One_value_per_plane_broadcasts_in_either_operand(string op, bool planeSecond)
+    {
+        int[] full = [2, 3, 9, 70], plane = [2, 3, 1, 1];
+        var big = Operand(full, A, 3, table: true);
+        var small = Operand(plane, B, 4, table: true);
+        var actual = planeSecond ? Int8Steps.Binary(op, big, small, Output)! : Int8Steps.Binary(op, small, big, Output)!;
+        var expected = planeSecond ? Reference(op, big, small, full, planeBroadcast: 2) : Reference(op, small, big, full, planeBroadcast: 1);
+        Assert.Equal(expected, actual.AsUInt8Span().ToArray());
+    }
+
+    [Fact]
+    public void Other_broadcasts_are_left_to_the_float_kernel()
+    {
+        var a = Operand([2, 3, 4, 5], A, 5, table: false);
+        var row = Operand([1, 1, 1, 5], B, 6, table: false);
+        Assert.Null(Int8Steps.Binary("Add", a, row, Output));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Global_average_pool_is_each_planes_mean(bool table)
+    {
+        int[] shape = [2, 3, 33, 40];
+        var x = Operand(shape, A, 7, table);
+        var actual = Int8Steps.GlobalAveragePool(x, Output).AsUInt8Span();
+        int plane = 33 * 40;
+        var codes = x.Codes.AsUInt8Span();
+        for (int p = 0; p < 6; p++)
+        {
+            double sum = 0;
+            for (int i = 0; i < plane; i++)
+                sum += Decode(x, p * plane + i, plane, codes[p * plane + i]);
+            int expected = QuantizeReference.Quantize((float)(sum / plane), Output.Scale, Output.ZeroPoint, 0, 255, RoundingConvention.Onnx);
+            // Summed in chunks of floats rather than one double: a mean on a rounding boundary may land one code away.
+            Assert.InRange(actual[p], expected - 1, expected + 1);
+        }
+    }
+
+    [Fact]
+    public void A_per_channel_table_rejects_a_shape_without_its_channels()
+    {
+        var x = Operand([2, 4, 3, 3], A, 8, table: false);
+        var fiveChannels = new Int8Steps.Operand(x.Codes, new Int8Plan.LazyValue("x", new float[5 * 256], 5, 3));
+        Assert.Throws<InvalidOperationException>(() => Int8Steps.GlobalAveragePool(fiveChannels, Output));
+    }
+
+    /// <summary>Random codes; with <paramref name="table"/>, read through a table per channel (axis third from the end).</summary>
+    private static Int8Steps.Operand Operand(int[] shape, QuantParams qparams, int seed, bool table)
+    {
+        var rng = new Random(seed);
+        int length = shape.Aggregate(1, (p, d) => p * d);
+        var codes = new byte[length];
+        rng.NextBytes(codes);
+        var tensor = QuantizedTensor.FromIntRepr(codes.Select(c => (int)c).ToArray(), shape, qparams);
+        if (!table)
+            return new Int8Steps.Operand(tensor, null);
+        int channels = shape[^3];
+        var values = Enumerable.Range(0, channels * 256).Select(_ => (float)(rng.NextDouble() * 6 - 2)).ToArray();
+        return new Int8Steps.Operand(tensor, new Int8Plan.LazyValue("x", values, channels, 3));
+    }
+
+    private static float Decode(Int8Steps.Operand x, int index, int plane, byte code) =>
+        x.Function is { } f
+            ? f.Table[index / plane % f.Channels * 256 + code]
+            : QuantizeReference.Dequantize(code, x.Codes.QParams.Scale, x.Codes.QParams.ZeroPoint);
+
+    /// <summary>The op per element; <paramref name="planeBroadcast"/> names the operand (1 or 2) that holds one value per plane.</summary>
+    private static byte[] Reference(string op, Int8Steps.Operand a, Int8Steps.Operand b, int[] shape, int? planeBroadcast)
+    {
+        int plane = shape[^1] * shape[^2];
+        int length = shape.Aggregate(1, (p, d) => p * d);
+        var ca = a.Codes.AsUInt8Span();
+        var cb = b.Codes.AsUInt8Span();
+        var result = new byte[length];
+        for (int i = 0; i < length; i++)
+        {
+            int ia = planeBroadcast == 1 ? i / plane : i, ib = planeBroadcast == 2 ? i / plane : i;
+            float x = Decode(a, ia, planeBroadcast == 1 ? 1 : plane, ca[ia]);
+            float y = Decode(b, ib, planeBroadcast == 2 ? 1 : plane, cb[ib]);
+            float r = op switch { "Add" => x + y, "Sub" => x - y, "Mul" => x * y, _ => x / y };
+            result[i] = (byte)QuantizeReference.Quantize(r, Output.Scale, Output.ZeroPoint, 0, 255, RoundingConvention.Onnx);
+        }
+
+        return result;
+    }
+}
