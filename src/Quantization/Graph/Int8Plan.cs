@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Quantization.Kernels.Elementwise;
 using Quantization.Nn;
 using Quantization.Nn.Quantized;
@@ -308,8 +309,9 @@ internal sealed class Int8Plan
         return release.Select(r => r.ToArray()).ToArray();
     }
 
-    /// <summary>Applies a per-channel table to the codes of <paramref name="source"/>.</summary>
+    /// <summary>Applies a per-channel table (bytes or floats) to the codes of <paramref name="source"/>.</summary>
     public static void ApplyTable<T>(ReadOnlySpan<T> table, LazyValue function, QuantizedTensor source, Span<T> destination)
+        where T : unmanaged
     {
         var codes = source.AsUInt8Span();
         int channels = function.Channels;
@@ -318,8 +320,17 @@ internal sealed class Int8Plan
         for (int o = 0; o < outer; o++)
         {
             var t = table.Slice(c * 256, 256);
-            for (int end = i + inner; i < end; i++)
-                destination[i] = t[codes[i]];
+            if (typeof(T) == typeof(byte))
+            {
+                ByteLookup.Apply(MemoryMarshal.Cast<T, byte>(t), codes.Slice(i, inner), MemoryMarshal.Cast<T, byte>(destination.Slice(i, inner)));
+                i += inner;
+            }
+            else
+            {
+                ByteLookup.Apply(MemoryMarshal.Cast<T, float>(t), codes.Slice(i, inner), MemoryMarshal.Cast<T, float>(destination.Slice(i, inner)));
+                i += inner;
+            }
+
             if (++c == channels)
                 c = 0;
         }

@@ -154,9 +154,7 @@ internal static class Int8Steps
         }
 
         int channel = function.Channels == 1 ? 0 : start / Int8Plan.PlaneSize(x.Codes.Shape, function) % function.Channels;
-        var table = function.Table.AsSpan(channel * 256, 256);
-        for (int i = 0; i < codes.Length; i++)
-            destination[i] = table[codes[i]];
+        ByteLookup.Apply(function.Table.AsSpan(channel * 256, 256), codes, destination);
     }
 
     private static QuantizedTensor Encode(float[] values, int[] shape, QuantParams output)

@@ -81,6 +81,40 @@ public sealed class Int8StepsTests
         Assert.Throws<InvalidOperationException>(() => Int8Steps.GlobalAveragePool(fiveChannels, Output));
     }
 
+    [Theory]
+    [InlineData(0)]
+    [InlineData(63)]
+    [InlineData(64)]
+    [InlineData(1000)]
+    public void Byte_lookup_matches_indexing_the_table(int length)
+    {
+        var rng = new Random(length);
+        var table = new byte[256];
+        var codes = new byte[length];
+        rng.NextBytes(table);
+        rng.NextBytes(codes);
+        codes.AsSpan(0, Math.Min(length, 4)).Fill(255);
+        var actual = new byte[length];
+        ByteLookup.Apply(table, codes, actual);
+        Assert.Equal(codes.Select(c => table[c]).ToArray(), actual);
+    }
+
+    [Theory]
+    [InlineData(7)]
+    [InlineData(8)]
+    [InlineData(333)]
+    public void Float_lookup_matches_indexing_the_table(int length)
+    {
+        var rng = new Random(length);
+        var table = Enumerable.Range(0, 256).Select(_ => (float)rng.NextDouble()).ToArray();
+        var codes = new byte[length];
+        rng.NextBytes(codes);
+        codes[0] = 255;
+        var actual = new float[length];
+        ByteLookup.Apply(table, codes, actual);
+        Assert.Equal(codes.Select(c => table[c]).ToArray(), actual);
+    }
+
     /// <summary>Random codes; with <paramref name="table"/>, read through a table per channel (axis third from the end).</summary>
     private static Int8Steps.Operand Operand(int[] shape, QuantParams qparams, int seed, bool table)
     {

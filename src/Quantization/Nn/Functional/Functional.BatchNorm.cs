@@ -55,8 +55,11 @@ internal static partial class Functional
             }
         }
 
-        var xhat = new Tensor(x.Shape);
+        Variable[] inputs = weight is null || bias is null ? [x] : [x, weight, bias];
+        // x̂ is kept for the backward pass only; inference writes it into y and scales it there.
+        bool recording = Autograd.IsEnabled && Array.Exists(inputs, v => v.RequiresGrad);
         var y = new Tensor(x.Shape);
+        var xhat = recording ? new Tensor(x.Shape) : y;
         var xh = xhat.AsSpan();
         var ys = y.AsSpan();
         for (int img = 0; img < n; img++)
@@ -73,7 +76,6 @@ internal static partial class Functional
             }
         }
 
-        Variable[] inputs = weight is null || bias is null ? [x] : [x, weight, bias];
         return Variable.Record(y, inputs, dy =>
         {
             var g = dy.AsSpan();
