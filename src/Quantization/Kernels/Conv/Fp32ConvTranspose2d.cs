@@ -43,7 +43,32 @@ internal sealed class Fp32ConvTranspose2d
 
             _groupWeights[group] = Fp32Gemm.Pack(b, cig, columns, transposed: false, variant);
         }
+
+        _variant = variant ?? Fp32Gemm.Registry.Best;
+        if (geometry is { Groups: 1, DilationH: 1, DilationW: 1, PadTop: 0, PadLeft: 0, PadBottom: 0, PadRight: 0, OutputPaddingH: 0, OutputPaddingW: 0 }
+            && geometry.StrideH == geometry.KernelH && geometry.StrideW == geometry.KernelW)
+        {
+            int ci = geometry.InChannels, co = geometry.OutChannels;
+            _tapRows = new float[co * taps * ci];
+            for (int c = 0; c < ci; c++)
+            {
+                for (int o = 0; o < co; o++)
+                {
+                    for (int t = 0; t < taps; t++)
+                        _tapRows[(o * taps + t) * ci + c] = weights[(c * co + o) * taps + t];
+                }
+            }
+        }
     }
+
+    /// <summary>
+    /// With taps that never overlap (stride equal to the kernel, no padding or dilation: the usual 2×2 upsampling), the
+    /// weights as rows [(out channel, tap), in channel]: the layer is then one GEMM on the NCHW input, whose rows are
+    /// scattered to the output pixels, with no layout changes and no accumulation.
+    /// </summary>
+    private readonly float[]? _tapRows;
+
+    private readonly Fp32GemmVariant _variant;
 
     public ConvTranspose2dGeometry Geometry { get; }
 
@@ -65,6 +90,11 @@ internal sealed class Fp32ConvTranspose2d
         if (!bias.IsEmpty && bias.Length != g.OutChannels)
             throw new ArgumentException($"Expected {g.OutChannels} biases but got {bias.Length}.", nameof(bias));
         (float lo, float hi) = Fp32Gemm.Bounds(activation, clampMin, clampMax);
+        if (_tapRows is not null)
+        {
+            RunDirect(input, batch, height, width, bias, output, activation != Fp32Activation.None, lo, hi, maxThreads);
+            return;
+        }
 
         float[] hwc = ArrayPool<float>.Shared.Rent(pixels * g.InChannels);
         float[] contributions = ArrayPool<float>.Shared.Rent(pixels * columns);
@@ -94,6 +124,47 @@ internal sealed class Fp32ConvTranspose2d
             ArrayPool<float>.Shared.Return(hwc);
             ArrayPool<float>.Shared.Return(contributions);
             ArrayPool<float>.Shared.Return(nhwc);
+        }
+    }
+
+    private void RunDirect(ReadOnlySpan<float> input, int batch, int height, int width, ReadOnlySpan<float> bias, Span<float> output, bool clamp, float lo, float hi, int maxThreads)
+    {
+        var g = Geometry;
+        int pixels = height * width, oh = g.OutputHeight(height), ow = g.OutputWidth(width), taps = g.Taps, rows = g.OutChannels * taps;
+        float[] products = ArrayPool<float>.Shared.Rent(rows * pixels);
+        try
+        {
+            for (int n = 0; n < batch; n++)
+            {
+                Fp32Gemm.MultiplyUnpacked(_tapRows, rows, g.InChannels, input.Slice(n * g.InChannels * pixels, g.InChannels * pixels), pixels, products, maxThreads, _variant);
+                var image = output.Slice(n * g.OutChannels * oh * ow, g.OutChannels * oh * ow);
+                for (int co = 0; co < g.OutChannels; co++)
+                {
+                    float b = bias.IsEmpty ? 0f : bias[co];
+                    var plane = image.Slice(co * oh * ow, oh * ow);
+                    for (int kh = 0; kh < g.KernelH; kh++)
+                    {
+                        for (int kw = 0; kw < g.KernelW; kw++)
+                        {
+                            var z = products.AsSpan((co * taps + kh * g.KernelW + kw) * pixels, pixels);
+                            for (int i = 0; i < height; i++)
+                            {
+                                var row = plane.Slice((i * g.KernelH + kh) * ow + kw);
+                                var source = z.Slice(i * width, width);
+                                for (int j = 0; j < width; j++)
+                                {
+                                    float v = source[j] + b;
+                                    row[j * g.KernelW] = clamp ? Math.Min(Math.Max(v, lo), hi) : v;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(products);
         }
     }
 }

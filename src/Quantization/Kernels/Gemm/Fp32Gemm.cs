@@ -92,9 +92,9 @@ internal static class Fp32Gemm
     }
 
     /// <summary>A × B for a B that is not constant (activations times activations): packs B into a pooled buffer, then multiplies.</summary>
-    public static void MultiplyUnpacked(ReadOnlySpan<float> a, int m, int k, ReadOnlySpan<float> b, int n, Span<float> c, int maxThreads = 0)
+    public static void MultiplyUnpacked(ReadOnlySpan<float> a, int m, int k, ReadOnlySpan<float> b, int n, Span<float> c, int maxThreads = 0, Fp32GemmVariant? variant = null)
     {
-        var variant = Registry.Best;
+        variant ??= Registry.Best;
         int panels = (n + variant.PanelWidth - 1) / variant.PanelWidth, length = k * variant.PanelWidth;
         float[] buffer = ArrayPool<float>.Shared.Rent(panels * length);
         try
