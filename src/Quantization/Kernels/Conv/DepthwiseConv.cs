@@ -78,10 +78,21 @@ internal static class DepthwiseConv
             KernelParallel.For(batch * channels, (long)batch * channels * oh * ow * taps, plane =>
             {
                 int c = plane % channels;
-                int[] buffer = ArrayPool<int>.Shared.Rent(height * width + ow);
+                int stride = g.StrideW, phaseWidth = (width + stride - 1) / stride;
+                int[] buffer = ArrayPool<int>.Shared.Rent(height * width + ow + (stride > 1 ? height * stride * phaseWidth : 0));
                 Span<int> shifted = buffer.AsSpan(0, height * width);
                 Span<int> acc = buffer.AsSpan(height * width, ow);
                 Subtract(new ReadOnlySpan<byte>((byte*)x + (long)plane * height * width, height * width), za, shifted);
+                if (stride > 1)
+                {
+                    // Strided taps read every stride-th column: split each row into its column phases once, so every
+                    // tap reads one phase contiguously and vectorizes.
+                    Span<int> phases = buffer.AsSpan(height * width + ow, height * stride * phaseWidth);
+                    Deinterleave<int>(shifted, height, width, stride, phases);
+                    shifted = phases;
+                }
+
+                int rowLength = stride > 1 ? stride * phaseWidth : width;
                 ReadOnlySpan<int> w = weights.AsSpan(c * taps, taps);
                 for (int i = 0; i < oh; i++)
                 {
@@ -91,12 +102,16 @@ internal static class DepthwiseConv
                         int ih = i * g.StrideH - g.PadTop + kh * g.DilationH;
                         if ((uint)ih >= (uint)height)
                             continue;
-                        ReadOnlySpan<int> inputRow = shifted.Slice(ih * width, width);
+                        ReadOnlySpan<int> inputRow = shifted.Slice(ih * rowLength, rowLength);
                         for (int kw = 0; kw < g.KernelW; kw++)
                         {
                             (int j0, int j1, int iw0) = columns[kw];
-                            if (j0 < j1)
-                                MultiplyAdd(inputRow, iw0, g.StrideW, w[kh * g.KernelW + kw], acc.Slice(j0, j1 - j0));
+                            if (j0 >= j1)
+                                continue;
+                            if (stride > 1)
+                                MultiplyAdd(inputRow.Slice(iw0 % stride * phaseWidth, phaseWidth), iw0 / stride, 1, w[kh * g.KernelW + kw], acc.Slice(j0, j1 - j0));
+                            else
+                                MultiplyAdd(inputRow, iw0, 1, w[kh * g.KernelW + kw], acc.Slice(j0, j1 - j0));
                         }
                     }
 
@@ -113,6 +128,23 @@ internal static class DepthwiseConv
     /// column read for j0: <c>iw = j·stride - padLeft + kw·dilation</c> must lie in [0, width). Computed once per call:
     /// the divisions cost more than a row's multiply-adds.
     /// </summary>
+    /// <summary>Each row of <paramref name="plane"/> as <paramref name="stride"/> rows of its columns p, p + stride, … (phase p), each padded to the same length.</summary>
+    private static void Deinterleave<T>(ReadOnlySpan<T> plane, int height, int width, int stride, Span<T> phases)
+    {
+        int phaseWidth = (width + stride - 1) / stride;
+        for (int i = 0; i < height; i++)
+        {
+            var row = plane.Slice(i * width, width);
+            for (int p = 0; p < stride; p++)
+            {
+                var target = phases.Slice((i * stride + p) * phaseWidth, phaseWidth);
+                int t = 0;
+                for (int j = p; j < width; j += stride)
+                    target[t++] = row[j];
+            }
+        }
+    }
+
     private static (int J0, int J1, int Iw0)[] ValidColumns(Conv2dGeometry g, int width, int ow)
     {
         var ranges = new (int, int, int)[g.KernelW];
