@@ -7,7 +7,9 @@ namespace Quantization.Observers;
 /// <remarks>
 /// A 2048-bin histogram of |x| (bounded memory). For each candidate threshold from bin 128 to bin 2048: the reference
 /// distribution P is the histogram cut there with the outliers folded into its last bin; Q merges the kept bins into
-/// 128 levels and spreads each level back evenly over the bins that had counts; the threshold with the smallest
+/// 128 levels and spreads each level back evenly over the bins that had counts, except the first bin (zero, which
+/// quantizes exactly, keeps its mass: spread, the zeros of a ReLU's output made the search clip such activations at
+/// about 2σ); the threshold with the smallest
 /// KL(P‖Q) wins. ONNX Runtime's defaults (128 bins and 128 levels) leave one candidate, the full range, and so
 /// never clip; 2048 bins give the search real choices. The range is then [-t, t] for symmetric schemes, and the
 /// observed range clipped to [-t, t] for affine ones.
@@ -72,9 +74,12 @@ public sealed class EntropyObserver : Observer
 
             // Q: the first i bins merged into 128 levels, each spread back over its non-empty bins.
             Array.Clear(q, 0, i);
+            // Zero is exact (it is the zero point), so the first bin, which holds the exact zeros of a ReLU's output,
+            // keeps its own mass; spread over the first level, that spike would make every wider threshold look worse.
+            q[0] = h[0];
             for (int level = 0; level < Levels; level++)
             {
-                int from = level * i / Levels, to = (level + 1) * i / Levels;
+                int from = Math.Max(1, level * i / Levels), to = (level + 1) * i / Levels;
                 double sum = 0;
                 int nonEmpty = 0;
                 for (int j = from; j < to; j++)
