@@ -256,14 +256,17 @@ internal sealed class GraphBody
                             scope.Donated.Clear();
                         }
 
-                        // Fresh: not an input, a view of one, or a constant (a control-flow node may return an enclosing value).
+                        // Fresh: not a constant, and not an input (or a view of one) that someone else holds; a control-flow
+                        // node may return an enclosing value.
                         bool Fresh(Tensor t) => node.OpType != "If" && !constantStorage.Contains(t.Storage)
                             && !Array.Exists(inputs, x => x is not null && ReferenceEquals(x.Storage, t.Storage) && !owned.Contains(x));
                         if (step.Kind == Int8Plan.StepKind.Compute)
                         {
-                            scope.SetQuantized(node.Outputs[0], QuantizedTensor.Quantize(outputs[0], step.Output!, RoundingConvention.Onnx));
-                            if (Fresh(outputs[0]) && !Array.Exists(inputs, x => ReferenceEquals(x?.Storage, outputs[0].Storage)))
-                                arena.Return(outputs[0].Storage);
+                            // The float result is dead once encoded, unless it is an input's array (still bound to its name).
+                            var result = outputs[0];
+                            scope.SetQuantized(node.Outputs[0], QuantizedTensor.Quantize(result, step.Output!, RoundingConvention.Onnx));
+                            if (!constantStorage.Contains(result.Storage) && !Array.Exists(inputs, x => ReferenceEquals(x?.Storage, result.Storage)))
+                                arena.Return(result.Storage);
                         }
                         else
                         {

@@ -126,6 +126,22 @@ internal sealed class Int8Plan
             GraphNode node = nodes[i];
             steps[i] = new Step(StepKind.Float);
             string output = node.Outputs.Count > 0 ? node.Outputs[0] : "";
+            // An Identity node, or a batch norm folded into the layer before it: the output is the input, codes or table.
+            bool identity = node.Outputs.Count == 1 && (node.OpType == "Identity" || node.ModuleName is { } m && graph.Layer(m) is Identity);
+            if (identity && quantized.TryGetValue(node.Inputs[0], out var same))
+            {
+                steps[i] = new Step(StepKind.Alias);
+                quantized[output] = same;
+                continue;
+            }
+
+            if (identity && lazy.TryGetValue(node.Inputs[0], out var function) && !needsCodes.Contains(output))
+            {
+                steps[i] = new Step(StepKind.Lazy);
+                lazy[output] = function;
+                continue;
+            }
+
             if (node.ModuleName is { } moduleName)
             {
                 if (graph.Layer(moduleName) is QdqLayer qdq && qdq.Layer is QuantizedModule layer && node.Outputs.Count == 1)
@@ -133,17 +149,6 @@ internal sealed class Int8Plan
                     layers[moduleName] = qdq;
                     steps[i] = new Step(StepKind.Layer, layer.OutputQParams);
                     quantized[output] = requantized[output] = layer.OutputQParams;
-                }
-                else if (graph.Layer(moduleName) is Identity && quantized.TryGetValue(node.Inputs[0], out var folded))
-                {
-                    // A batch norm folded into the layer before it.
-                    steps[i] = new Step(StepKind.Alias);
-                    quantized[output] = folded;
-                }
-                else if (graph.Layer(moduleName) is Identity && lazy.TryGetValue(node.Inputs[0], out var function) && !needsCodes.Contains(output))
-                {
-                    steps[i] = new Step(StepKind.Lazy);
-                    lazy[output] = function;
                 }
 
                 continue;
@@ -160,11 +165,6 @@ internal sealed class Int8Plan
             {
                 steps[i] = new Step(StepKind.Compute, moved);
                 quantized[output] = moved;
-            }
-            else if (node.OpType == "Identity" && quantized.TryGetValue(node.Inputs[0], out var same))
-            {
-                steps[i] = new Step(StepKind.Alias);
-                quantized[output] = same;
             }
             else if (ElementwiseOps.Contains(node.OpType) && data.Select(n => lazy.TryGetValue(n, out var l) ? l.Source : n).Distinct().Count() == 1
                 && TableOf(graph, node, quantized, lazy) is { } table)

@@ -10,11 +10,18 @@ namespace Quantization.Kernels.Conv;
 /// <remarks>
 /// Per group, one GEMM multiplies the NHWC image (pixels × input channels) by the weights arranged as
 /// [input channel, (tap, output channel)], giving every pixel's contribution through every tap; col2im adds those
-/// into the output pixels they land on, then bias and activation run once per output pixel.
+/// into the output pixels they land on, then bias and activation run once per output pixel. When the taps never
+/// overlap (stride equal to the kernel, no padding, dilation or groups) each output pixel has one contribution: one
+/// GEMM on the NCHW input then scatters its rows straight into the output, with no layout changes or col2im.
 /// </remarks>
 internal sealed class Fp32ConvTranspose2d
 {
-    private readonly Fp32PackedB[] _groupWeights;
+    private readonly Fp32PackedB[] _groupWeights;   // empty when _tapRows is set
+
+    /// <summary>With taps that never overlap (the usual 2×2 upsampling), the weights as rows [(out channel, tap), in channel].</summary>
+    private readonly float[]? _tapRows;
+
+    private readonly Fp32GemmVariant _variant;
 
     /// <param name="geometry">The transposed convolution's shape.</param>
     /// <param name="weights">Weights [inChannels, outChannels / groups, kernelH, kernelW], as PyTorch and ONNX store them.</param>
@@ -26,6 +33,25 @@ internal sealed class Fp32ConvTranspose2d
         if (weights.Length != geometry.InChannels * cog * taps)
             throw new ArgumentException($"Expected {geometry.InChannels * cog * taps} weights for {geometry} but got {weights.Length}.", nameof(weights));
         Geometry = geometry;
+
+        _variant = variant ?? Fp32Gemm.Registry.Best;
+        if (geometry is { Groups: 1, DilationH: 1, DilationW: 1, PadTop: 0, PadLeft: 0, PadBottom: 0, PadRight: 0, OutputPaddingH: 0, OutputPaddingW: 0 }
+            && geometry.StrideH == geometry.KernelH && geometry.StrideW == geometry.KernelW)
+        {
+            int ci = geometry.InChannels, co = geometry.OutChannels;
+            _tapRows = new float[co * taps * ci];
+            for (int c = 0; c < ci; c++)
+            {
+                for (int o = 0; o < co; o++)
+                {
+                    for (int t = 0; t < taps; t++)
+                        _tapRows[(o * taps + t) * ci + c] = weights[(c * co + o) * taps + t];
+                }
+            }
+
+            _groupWeights = [];
+            return;
+        }
 
         int columns = taps * cog;
         _groupWeights = new Fp32PackedB[geometry.Groups];
@@ -43,32 +69,7 @@ internal sealed class Fp32ConvTranspose2d
 
             _groupWeights[group] = Fp32Gemm.Pack(b, cig, columns, transposed: false, variant);
         }
-
-        _variant = variant ?? Fp32Gemm.Registry.Best;
-        if (geometry is { Groups: 1, DilationH: 1, DilationW: 1, PadTop: 0, PadLeft: 0, PadBottom: 0, PadRight: 0, OutputPaddingH: 0, OutputPaddingW: 0 }
-            && geometry.StrideH == geometry.KernelH && geometry.StrideW == geometry.KernelW)
-        {
-            int ci = geometry.InChannels, co = geometry.OutChannels;
-            _tapRows = new float[co * taps * ci];
-            for (int c = 0; c < ci; c++)
-            {
-                for (int o = 0; o < co; o++)
-                {
-                    for (int t = 0; t < taps; t++)
-                        _tapRows[(o * taps + t) * ci + c] = weights[(c * co + o) * taps + t];
-                }
-            }
-        }
     }
-
-    /// <summary>
-    /// With taps that never overlap (stride equal to the kernel, no padding or dilation: the usual 2×2 upsampling), the
-    /// weights as rows [(out channel, tap), in channel]: the layer is then one GEMM on the NCHW input, whose rows are
-    /// scattered to the output pixels, with no layout changes and no accumulation.
-    /// </summary>
-    private readonly float[]? _tapRows;
-
-    private readonly Fp32GemmVariant _variant;
 
     public ConvTranspose2dGeometry Geometry { get; }
 
