@@ -103,8 +103,9 @@ internal static class ConvLayout
 
     /// <summary>
     /// Transposes a rows × cols matrix. The layout changes around a convolution move as many bytes as a small layer's
-    /// GEMM reads, so 1- and 4-byte elements go through 16×16 and 4×4 register transposes; the edges that do not fill
-    /// a block, and other element sizes, take the scalar loop.
+    /// GEMM reads, so bytes go through 16×16 register transposes (edge blocks included, see <see cref="TransposeBytes"/>)
+    /// and 4-byte elements through 4×4 ones; the 4-byte edges that do not fill a block, and other element sizes, take
+    /// the scalar loop. Nothing past <c>rows × cols</c> of <paramref name="destination"/> is written.
     /// </summary>
     internal static void Transpose<T>(ReadOnlySpan<T> source, int rows, int cols, Span<T> destination)
     {
@@ -117,22 +118,95 @@ internal static class ConvLayout
             return;
         }
 
+        if (block == 16)
+        {
+            TransposeBytes(MemoryMarshal.CreateReadOnlySpan(ref Unsafe.As<T, byte>(ref MemoryMarshal.GetReference(source)), source.Length), rows, cols,
+                MemoryMarshal.CreateSpan(ref Unsafe.As<T, byte>(ref MemoryMarshal.GetReference(destination)), destination.Length));
+            return;
+        }
+
         int fullRows = rows - rows % block, fullCols = cols - cols % block;
         ref byte src = ref Unsafe.As<T, byte>(ref MemoryMarshal.GetReference(source));
         ref byte dst = ref Unsafe.As<T, byte>(ref MemoryMarshal.GetReference(destination));
         for (int r = 0; r < fullRows; r += block)
         {
             for (int c = 0; c < fullCols; c += block)
-            {
-                if (block == 16)
-                    Transpose16x16(ref Unsafe.Add(ref src, (nint)r * cols + c), cols, ref Unsafe.Add(ref dst, (nint)c * rows + r), rows);
-                else
-                    Transpose4x4(ref Unsafe.Add(ref src, ((nint)r * cols + c) * 4), cols * 4, ref Unsafe.Add(ref dst, ((nint)c * rows + r) * 4), rows * 4);
-            }
+                Transpose4x4(ref Unsafe.Add(ref src, ((nint)r * cols + c) * 4), cols * 4, ref Unsafe.Add(ref dst, ((nint)c * rows + r) * 4), rows * 4);
         }
 
         TransposeScalar(source, rows, cols, destination, 0, fullRows, fullCols, cols);
         TransposeScalar(source, rows, cols, destination, fullRows, rows, 0, cols);
+    }
+
+    /// <summary>
+    /// The byte transpose in 16×16 blocks, edges included: channel counts such as 3, 12 or 24 leave most or part of
+    /// an image in edge blocks, which a scalar loop made the slowest part of a small convolution. An edge block loads
+    /// the rows it has (reading on into the next row is harmless), transposes a full block, and stores the columns it
+    /// has as whole 16-byte rows: the bytes past a short row land in the next output rows' starts, which are written
+    /// later (a row's edge block goes first, and stores go in increasing order), and the last stores, which would
+    /// leave the matrix, go through a stack copy.
+    /// </summary>
+    private static void TransposeBytes(ReadOnlySpan<byte> source, int rows, int cols, Span<byte> destination)
+    {
+        int tailRows = rows % 16, fullRows = rows - tailRows;
+        ref byte src = ref MemoryMarshal.GetReference(source);
+        ref byte dst = ref MemoryMarshal.GetReference(destination);
+        Span<byte> strip = stackalloc byte[16 * 64];
+        for (int c = 0; c < cols; c += 16)
+        {
+            int width = Math.Min(16, cols - c);
+            if (tailRows > 0)
+                EdgeBlock(source, rows, cols, fullRows, tailRows, c, width, destination, strip);
+            int r = 0;
+            if (width == 16)
+            {
+                // Four blocks at a time through an L1 strip, so each output row gets 64 contiguous bytes at once: with
+                // the row length a multiple of 4 KiB (320×320 pixels), 16 rows of partly written lines share one
+                // cache set and evict each other.
+                for (; r + 64 <= fullRows; r += 64)
+                {
+                    for (int b = 0; b < 64; b += 16)
+                        Transpose16x16(ref Unsafe.Add(ref src, (nint)(r + b) * cols + c), cols, ref strip[b], 64);
+                    for (int i = 0; i < 16; i++)
+                        Unsafe.CopyBlockUnaligned(ref Unsafe.Add(ref dst, (nint)(c + i) * rows + r), ref strip[i * 64], 64);
+                }
+            }
+
+            for (; r < fullRows; r += 16)
+            {
+                if (width == 16)
+                    Transpose16x16(ref Unsafe.Add(ref src, (nint)r * cols + c), cols, ref Unsafe.Add(ref dst, (nint)c * rows + r), rows);
+                else
+                    EdgeBlock(source, rows, cols, r, 16, c, width, destination, strip);
+            }
+        }
+
+        static void EdgeBlock(ReadOnlySpan<byte> source, int rows, int cols, int r0, int height, int c0, int width, Span<byte> destination, Span<byte> tile)
+        {
+            // Rows past the edge stay as they are: they become the lanes that spill over or are not copied.
+            ref byte t = ref tile[0];
+            ref byte src = ref MemoryMarshal.GetReference(source);
+            ref byte dst = ref MemoryMarshal.GetReference(destination);
+            for (int r = 0; r < height; r++)
+            {
+                int start = (r0 + r) * cols + c0;
+                if (start + 16 <= source.Length)
+                    Vector128.LoadUnsafe(ref src, (nuint)start).StoreUnsafe(ref t, (nuint)(r * 16));
+                else
+                    source.Slice(start, width).CopyTo(tile.Slice(r * 16, width));
+            }
+
+            Transpose16x16(ref t, 16, ref t, 16);
+            int length = rows * cols;
+            for (int c = 0; c < width; c++)
+            {
+                int start = (c0 + c) * rows + r0;
+                if (start + 16 <= length)
+                    Vector128.LoadUnsafe(ref t, (nuint)(c * 16)).StoreUnsafe(ref dst, (nuint)start);
+                else
+                    tile.Slice(c * 16, height).CopyTo(destination.Slice(start, height));
+            }
+        }
     }
 
     /// <summary>The scalar transpose of the sub-block [r0, r1) × [c0, c1), in 32×32 tiles.</summary>
@@ -259,6 +333,7 @@ internal static class ConvLayout
     }
 
     /// <summary>Interleaves the low halves' lanes: a0 b0 a1 b1 ... (x86 <c>punpckl*</c>, ARM <c>zip1</c>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector128<TLane> ZipLow<TLane>(Vector128<TLane> a, Vector128<TLane> b)
         where TLane : unmanaged
     {
@@ -272,6 +347,7 @@ internal static class ConvLayout
     }
 
     /// <summary>Interleaves the high halves' lanes (x86 <c>punpckh*</c>, ARM <c>zip2</c>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector128<TLane> ZipHigh<TLane>(Vector128<TLane> a, Vector128<TLane> b)
         where TLane : unmanaged
     {

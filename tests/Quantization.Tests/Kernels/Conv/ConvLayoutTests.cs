@@ -3,10 +3,13 @@ using Xunit;
 
 namespace Quantization.Tests.Kernels.Conv;
 
-/// <summary>The register-blocked transposes against the definition, on sizes around their 4×4 and 16×16 blocks.</summary>
+/// <summary>
+/// The register-blocked transposes against the definition, on sizes around their 4×4 and 16×16 blocks and channel
+/// counts of real layers (3, 12, 24), into a destination with room to spare that they must not touch.
+/// </summary>
 public class ConvLayoutTests
 {
-    private static readonly int[] Sizes = [1, 3, 4, 5, 15, 16, 17, 31, 32, 33, 50];
+    private static readonly int[] Sizes = [1, 3, 4, 5, 12, 15, 16, 17, 24, 31, 32, 33, 50];
 
     [Fact]
     public void Byte_transpose_matches_the_definition() => Check<byte>(i => (byte)(i * 37 + 11));
@@ -27,8 +30,12 @@ public class ConvLayoutTests
             foreach (int cols in Sizes)
             {
                 T[] source = Enumerable.Range(0, rows * cols).Select(value).ToArray();
-                var destination = new T[rows * cols];
+                // Room past the matrix, which the transpose must leave alone (edge blocks store whole vectors).
+                T sentinel = value(-1);
+                var destination = Enumerable.Repeat(sentinel, rows * cols + 40).ToArray();
                 ConvLayout.Transpose<T>(source, rows, cols, destination);
+                if (Array.FindIndex(destination, rows * cols, t => !EqualityComparer<T>.Default.Equals(t, sentinel)) is int written and >= 0)
+                    Assert.Fail($"{typeof(T).Name} {rows}×{cols}: wrote element {written}, past the matrix.");
                 for (int r = 0; r < rows; r++)
                 {
                     for (int c = 0; c < cols; c++)
