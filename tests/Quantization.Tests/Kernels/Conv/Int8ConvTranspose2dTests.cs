@@ -20,6 +20,10 @@ public class Int8ConvTranspose2dTests
         yield return (new ConvTranspose2dGeometry(6, 4, 3, 2, StrideH: 3, StrideW: 1, PadTop: 2, PadLeft: 0, PadBottom: 1, PadRight: 1, DilationH: 2, DilationW: 1, Groups: 2), 3, 6);
         yield return (new ConvTranspose2dGeometry(8, 8, 4, 4, StrideH: 2, StrideW: 2, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1, Groups: 8), 5, 4);
         yield return (new ConvTranspose2dGeometry(17, 9, 1, 1), 3, 3);
+        // Non-overlapping taps on rows long enough for whole vectors: kernel widths that divide the vector length and one
+        // that does not, with tails.
+        yield return (new ConvTranspose2dGeometry(24, 5, 2, 2, StrideH: 2, StrideW: 2), 3, 21);
+        yield return (new ConvTranspose2dGeometry(3, 2, 1, 3, StrideH: 1, StrideW: 3), 2, 11);
     }
 
     [Theory]
