@@ -101,7 +101,8 @@ internal sealed partial class GraphImporter
     private GraphNode? Translate(OnnxNode node)
     {
         string name = node.Name.Length > 0 ? node.Name : node.Label;
-        GraphNode Op(GraphKernel kernel) => new(name, node.OpType, node.Inputs.ToArray(), node.Outputs.ToArray(), kernel);
+        GraphNode Op(GraphKernel kernel, QuantizedKernel? codes = null) =>
+            new(name, node.OpType, node.Inputs.ToArray(), node.Outputs.ToArray(), kernel) { CodeKernel = codes };
 
         // An op whose constant inputs were consumed at import reads only the listed ones (the rest become omitted inputs).
         GraphNode OpReading(GraphKernel kernel, params int[] read) =>
@@ -141,7 +142,7 @@ internal sealed partial class GraphImporter
             "Softmax" => Op(GraphOps.Softmax(node.GetInt("axis", _opset < 13 ? 1 : -1), coerce2D: _opset < 13)),
             "ReduceMean" => Op(GraphOps.ReduceMean(ReduceAxes(node), node.GetInt("keepdims", 1) != 0)),
             "GlobalAveragePool" => Op(GraphOps.GlobalAveragePool()),
-            "MaxPool" => Op(MaxPool(node)),
+            "MaxPool" => Op(MaxPool(node, out var maxCodes), maxCodes),
             "Shape" => Op(GraphOps.Shape(node.GetInt("start", 0), node.TryGetAttribute("end", out var end) ? end.Int : null)),
             "Reshape" => Op(GraphOps.Reshape(node.GetInt("allowzero", 0) != 0)),
             "Flatten" => Op(GraphOps.Flatten(node.GetInt("axis", 1))),
@@ -156,7 +157,7 @@ internal sealed partial class GraphImporter
             "Expand" => Op(GraphOps.Expand()),
             "ConstantOfShape" => Op(GraphOps.ConstantOfShape(ConstantOfShapeValue(node))),
             "Pad" => Op(Pad(node)),
-            "Resize" => Op(Resize(node)),
+            "Resize" => Op(Resize(node, out var resizeCodes), resizeCodes),
             "If" => If(node, name),
             "LSTM" => OpReading(Lstm(node), 0, 4, 5, 6),
             "QuantizeLinear" => OpReading(QuantizeLinear(node), 0),
@@ -254,7 +255,8 @@ internal sealed partial class GraphImporter
             : GraphOps.Pad(mode, null, 0f);
     }
 
-    private GraphKernel Resize(OnnxNode node)
+    /// <summary>Nearest-neighbour <c>Resize</c>, and the same on codes.</summary>
+    private GraphKernel Resize(OnnxNode node, out QuantizedKernel codes)
     {
         string mode = node.GetString("mode", "nearest");
         if (mode != "nearest")
@@ -278,16 +280,21 @@ internal sealed partial class GraphImporter
         };
         if (node.GetString("keep_aspect_ratio_policy", "stretch") != "stretch" || node.TryGetAttribute("axes", out _))
             throw new OnnxFormatException($"{node.Label}: Resize axes and keep_aspect_ratio_policy are not supported.");
-        return _opset < 11 ? GraphOps.ResizeNearest(coordinates, rounding, 1, -1) : GraphOps.ResizeNearest(coordinates, rounding, 2, 3);
+        (int scales, int sizes) = _opset < 11 ? (1, -1) : (2, 3);
+        codes = GraphOps.ResizeNearestCodes(coordinates, rounding, scales, sizes);
+        return GraphOps.ResizeNearest(coordinates, rounding, scales, sizes);
     }
 
-    private static GraphKernel MaxPool(OnnxNode node)
+    /// <summary><c>MaxPool</c>, and the same on codes.</summary>
+    private static GraphKernel MaxPool(OnnxNode node, out QuantizedKernel codes)
     {
         if (node.Outputs.Count > 1 && node.Outputs[1].Length > 0)
             throw new OnnxFormatException($"{node.Label}: the Indices output of MaxPool is not supported.");
-        int[] kernel = Ints(node, "kernel_shape", 2, null);
-        int[] pads = Pads(node, kernel, Ints(node, "strides", 2, 1), Ints(node, "dilations", 2, 1));
-        return GraphOps.MaxPool(kernel, Ints(node, "strides", 2, 1), pads, Ints(node, "dilations", 2, 1), node.GetInt("ceil_mode", 0) != 0);
+        int[] kernel = Ints(node, "kernel_shape", 2, null), strides = Ints(node, "strides", 2, 1), dilations = Ints(node, "dilations", 2, 1);
+        int[] pads = Pads(node, kernel, strides, dilations);
+        bool ceilMode = node.GetInt("ceil_mode", 0) != 0;
+        codes = GraphOps.MaxPoolCodes(kernel, strides, pads, dilations, ceilMode);
+        return GraphOps.MaxPool(kernel, strides, pads, dilations, ceilMode);
     }
 
     /// <summary>An INTS attribute with <paramref name="count"/> entries, or <paramref name="fill"/> repeated when absent.</summary>

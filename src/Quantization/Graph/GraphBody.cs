@@ -314,13 +314,29 @@ internal sealed class GraphBody
         return results;
     }
 
-    /// <summary>The fused INT8 kernel for a compute step of two quantized operands or a global average pool, or null.</summary>
+    /// <summary>
+    /// The INT8 kernel for a compute step, or null: a data-movement node's kernel on codes, or the fused kernel of two
+    /// quantized operands or a global average pool.
+    /// </summary>
     private static QuantizedTensor? FastCompute(GraphNode node, Int8Plan.Step step, GraphScope scope, Int8Plan plan)
     {
         Int8Steps.Operand? Operand(string name) =>
             scope.TryGetQuantized(name, out var q) ? new Int8Steps.Operand(q, null)
             : plan.Lazy.TryGetValue(name, out var f) && scope.TryGetQuantized(f.Source, out var source) ? new Int8Steps.Operand(source, f)
             : null;
+
+        if (node.CodeKernel is { } moveCodes && scope.TryGetQuantized(node.Inputs[0], out var data))
+        {
+            // The other inputs (sizes, scales) are floats already: constants or outputs of float steps.
+            var others = new Tensor?[node.Inputs.Count];
+            for (int k = 1; k < others.Length; k++)
+            {
+                if (node.Inputs[k].Length > 0 && !scope.TryGet(node.Inputs[k], out others[k]))
+                    return null;
+            }
+
+            return moveCodes(data, others);
+        }
 
         switch (node.OpType)
         {

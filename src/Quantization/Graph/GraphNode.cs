@@ -7,6 +7,13 @@ namespace Quantization.Graph;
 internal delegate Tensor[] GraphKernel(Tensor?[] inputs, GraphScope scope);
 
 /// <summary>
+/// A data-movement node's kernel on codes: every output element is one of <paramref name="data"/>'s elements (or, for
+/// MaxPool, the largest of several, which quantization's monotonicity keeps), so it moves QUInt8 codes and keeps the
+/// parameters. <paramref name="inputs"/> are the node's other inputs as floats (entry 0 is null).
+/// </summary>
+internal delegate QuantizedTensor QuantizedKernel(QuantizedTensor data, Tensor?[] inputs);
+
+/// <summary>
 /// One step of a <see cref="GraphModule"/>: an operator (<see cref="OpType"/>, ONNX names) reading and writing named
 /// values. Layer nodes (convolutions, fully connected layers, batch norms) run the child module named
 /// <see cref="ModuleName"/>, so replacing that child (<see cref="Nn.Module.SetSubmodule"/>) changes what the node
@@ -44,6 +51,9 @@ public sealed class GraphNode
     internal string[] CapturedNames { get; }
 
     internal GraphKernel Kernel { get; }
+
+    /// <summary>The same operation on QUInt8 codes, for nodes that only move or select values; null otherwise.</summary>
+    internal QuantizedKernel? CodeKernel { get; init; }
 
     /// <inheritdoc/>
     public override string ToString() =>

@@ -1,3 +1,4 @@
+using System.Numerics;
 using Quantization.Kernels.Conv;
 using Quantization.Nn;
 
@@ -93,45 +94,80 @@ internal static partial class GraphOps
     public static GraphKernel MaxPool(int[] kernel, int[] strides, int[] pads, int[] dilations, bool ceilMode) => (inputs, _) =>
     {
         Tensor x = Required(inputs, 0);
-        if (x.Rank != 4)
-            throw new ArgumentException($"MaxPool supports 2-D pooling of (N, C, H, W), not {Tensor.FormatShape(x.Shape)}.");
-        int n = x.Shape[0], c = x.Shape[1], h = x.Shape[2], w = x.Shape[3];
-        int oh = PoolLength(h, kernel[0], strides[0], pads[0], pads[2], dilations[0], ceilMode);
-        int ow = PoolLength(w, kernel[1], strides[1], pads[1], pads[3], dilations[1], ceilMode);
+        var y = new Tensor(PoolShape(x.Shape, kernel, strides, pads, dilations, ceilMode));
+        MaxPoolPlanes<float>(x.AsSpan(), x.Shape, y.Shape, kernel, strides, pads, dilations, float.NegativeInfinity, y.AsSpan());
+        return [y];
+    };
+
+    /// <summary><see cref="MaxPool"/> on QUInt8 codes: the largest code is the code of the largest value.</summary>
+    public static QuantizedKernel MaxPoolCodes(int[] kernel, int[] strides, int[] pads, int[] dilations, bool ceilMode) => (x, _) =>
+    {
+        int[] shape = PoolShape(x.Shape, kernel, strides, pads, dilations, ceilMode);
+        byte[] codes = TensorArena.RentBytes(Ops.Shapes.Count(shape));
+        MaxPoolPlanes<byte>(x.AsUInt8Span(), x.Shape, shape, kernel, strides, pads, dilations, byte.MinValue, codes);
+        return QuantizedTensor.Wrap(codes, shape, x.QParams);
+    };
+
+    private static int[] PoolShape(ReadOnlySpan<int> shape, int[] kernel, int[] strides, int[] pads, int[] dilations, bool ceilMode)
+    {
+        if (shape.Length != 4)
+            throw new ArgumentException($"MaxPool supports 2-D pooling of (N, C, H, W), not {Tensor.FormatShape(shape)}.");
+        int oh = PoolLength(shape[2], kernel[0], strides[0], pads[0], pads[2], dilations[0], ceilMode);
+        int ow = PoolLength(shape[3], kernel[1], strides[1], pads[1], pads[3], dilations[1], ceilMode);
         if (oh <= 0 || ow <= 0)
-            throw new ArgumentException($"An input of {h}×{w} is too small for a {kernel[0]}×{kernel[1]} pooling window.");
-        var y = new Tensor(n, c, oh, ow);
-        var xs = x.AsSpan();
-        var ys = y.AsSpan();
-        for (int plane = 0; plane < n * c; plane++)
+            throw new ArgumentException($"An input of {shape[2]}×{shape[3]} is too small for a {kernel[0]}×{kernel[1]} pooling window.");
+        return [shape[0], shape[1], oh, ow];
+    }
+
+    /// <summary>
+    /// Max pooling plane by plane; <paramref name="lowest"/> is what a window of padding only gives. Per output row, the
+    /// window's input rows are reduced to one row with vector maxima first (NaN wins, as in the window loop), then each
+    /// output takes the maximum of its columns in that row.
+    /// </summary>
+    private static void MaxPoolPlanes<T>(ReadOnlySpan<T> xs, ReadOnlySpan<int> inShape, ReadOnlySpan<int> outShape, int[] kernel, int[] strides, int[] pads, int[] dilations, T lowest, Span<T> ys)
+        where T : unmanaged, INumber<T>
+    {
+        int h = inShape[2], w = inShape[3], oh = outShape[2], ow = outShape[3];
+        T[] columnMax = System.Buffers.ArrayPool<T>.Shared.Rent(w);
+        Span<T> rowMax = columnMax.AsSpan(0, w);
+        for (int plane = 0; plane < outShape[0] * outShape[1]; plane++)
         {
             var input = xs.Slice(plane * h * w, h * w);
             var output = ys.Slice(plane * oh * ow, oh * ow);
             for (int i = 0; i < oh; i++)
             {
+                bool any = false;
+                for (int ki = 0; ki < kernel[0]; ki++)
+                {
+                    int ih = i * strides[0] - pads[0] + ki * dilations[0];
+                    if ((uint)ih >= (uint)h)
+                        continue;
+                    var row = input.Slice(ih * w, w);
+                    if (any)
+                        System.Numerics.Tensors.TensorPrimitives.Max(rowMax, row, rowMax);
+                    else
+                        row.CopyTo(rowMax);
+                    any = true;
+                }
+
+                var target = output.Slice(i * ow, ow);
                 for (int j = 0; j < ow; j++)
                 {
-                    float best = float.NegativeInfinity;
-                    for (int ki = 0; ki < kernel[0]; ki++)
+                    T best = lowest;
+                    for (int kj = 0; any && kj < kernel[1]; kj++)
                     {
-                        int ih = i * strides[0] - pads[0] + ki * dilations[0];
-                        if ((uint)ih >= (uint)h)
-                            continue;
-                        for (int kj = 0; kj < kernel[1]; kj++)
-                        {
-                            int iw = j * strides[1] - pads[1] + kj * dilations[1];
-                            if ((uint)iw < (uint)w && (input[ih * w + iw] > best || float.IsNaN(input[ih * w + iw])))
-                                best = input[ih * w + iw];
-                        }
+                        int iw = j * strides[1] - pads[1] + kj * dilations[1];
+                        if ((uint)iw < (uint)w && (rowMax[iw] > best || T.IsNaN(rowMax[iw])))
+                            best = rowMax[iw];
                     }
 
-                    output[i * ow + j] = best;
+                    target[j] = best;
                 }
             }
         }
 
-        return [y];
-    };
+        System.Buffers.ArrayPool<T>.Shared.Return(columnMax);
+    }
 
     private static int PoolLength(int length, int kernel, int stride, int padBegin, int padEnd, int dilation, bool ceilMode)
     {

@@ -19,10 +19,10 @@ namespace Quantization.Graph;
 /// folded into a table per channel, built once from the nodes' own float kernels. Nothing runs for them; the value is
 /// looked up when a reader needs it, as bytes (a <see cref="StepKind.Table"/> step requantizing with the calibrated
 /// parameters) when a quantized layer or a data-movement node reads it, else as floats.</item>
-/// <item>Data-movement nodes (Reshape, Flatten, Squeeze, Unsqueeze, Transpose, MaxPool, Identity) keep the input's
-/// parameters: their outputs are input codes.</item>
-/// <item>Binary elementwise nodes of two quantized values, pooling, Concat and Resize compute from the dequantized inputs
-/// and quantize their output with its calibrated parameters.</item>
+/// <item>Data-movement nodes (Reshape, Flatten, Squeeze, Unsqueeze, Transpose, MaxPool, nearest Resize, Identity) keep
+/// the input's parameters: their outputs are input codes (MaxPool and Resize move them with their kernels on codes).</item>
+/// <item>Binary elementwise nodes of two quantized values, average pooling and Concat compute from the dequantized
+/// inputs and quantize their output with its calibrated parameters.</item>
 /// <item>Every other node runs FP32 on dequantized inputs.</item>
 /// </list>
 /// The plan holds for the layer modules it was built with; when a layer has been swapped since, the graph runs each
@@ -60,8 +60,8 @@ internal sealed class Int8Plan
 
     private static readonly HashSet<string> ElementwiseOps = ["Identity", "Relu", "Clip", "HardSigmoid", "Sigmoid", "Tanh", "Add", "Sub", "Mul", "Div"];
     private static readonly HashSet<string> BinaryOps = ["Add", "Sub", "Mul", "Div"];
-    private static readonly HashSet<string> MovementOps = ["Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "MaxPool"];
-    private static readonly HashSet<string> CalibratedOps = ["GlobalAveragePool", "AveragePool", "Concat", "Resize"];
+    private static readonly HashSet<string> MovementOps = ["Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "MaxPool", "Resize"];
+    private static readonly HashSet<string> CalibratedOps = ["GlobalAveragePool", "AveragePool", "Concat"];
 
     private readonly Dictionary<string, Module> _layers;
 

@@ -12,7 +12,7 @@ namespace Quantization.Onnx.Tests.Quantize;
 /// <summary>
 /// Static quantization keeps activations INT8 between nodes (<see cref="StaticQuantizationOptions.KeepActivationsInt8"/>):
 /// on a small network with every kind of step (a decomposed HardSwish, a residual Add, a squeeze-and-excitation
-/// scale, MaxPool), the values stay codes, and ONNX Runtime running the exported QDQ model computes the same codes.
+/// scale, MaxPool, nearest Resize), the values stay codes, and ONNX Runtime running the exported QDQ model computes the same codes.
 /// </summary>
 public sealed class Int8ActivationTests(ITestOutputHelper output)
 {
@@ -35,9 +35,12 @@ public sealed class Int8ActivationTests(ITestOutputHelper output)
         Assert.Equal(Int8Plan.StepKind.Lazy, kinds["gate"]);
         Assert.Equal(Int8Plan.StepKind.Compute, kinds["scale"]);
         Assert.Equal(Int8Plan.StepKind.Compute, kinds["pool"]);
+        Assert.Equal(Int8Plan.StepKind.Compute, kinds["upsample"]);
         Assert.Equal(plan.Quantized["m"], plan.Quantized["p"]);
+        Assert.Equal(plan.Quantized["m"], plan.Quantized["u"]);
         Assert.DoesNotContain("p", plan.Requantized.Keys);
-        Assert.All(new[] { "a", "h", "b", "r", "g", "m", "p", "y" }, v => Assert.Contains(v, plan.Quantized.Keys));
+        Assert.DoesNotContain("u", plan.Requantized.Keys);
+        Assert.All(new[] { "a", "h", "b", "r", "g", "m", "p", "u", "y" }, v => Assert.Contains(v, plan.Quantized.Keys));
 
         using var stream = new MemoryStream();
         OnnxExporter.SaveQdq(model, graph, stream);
@@ -86,7 +89,7 @@ public sealed class Int8ActivationTests(ITestOutputHelper output)
 
     /// <summary>
     /// x [1, 4, 8, 8] → c1 (3×3 conv) → a → HardSwish as Add/Clip/Mul/Div, times a constant per channel → h → c2 (1×1) → b; r = b + h;
-    /// g = GlobalAveragePool(r); m = r · HardSigmoid(g); p = MaxPool 2×2 (m); y = c3 (1×1) of p.
+    /// g = GlobalAveragePool(r); m = r · HardSigmoid(g); p = MaxPool 2×2 (m); u = nearest Resize 2× (p); y = c3 (1×1) of u.
     /// </summary>
     private static ModelProto Network()
     {
@@ -94,7 +97,7 @@ public sealed class Int8ActivationTests(ITestOutputHelper output)
         float[] Weights(int count, float scale) => Enumerable.Range(0, count).Select(_ => (float)(rng.NextDouble() * 2 - 1) * scale).ToArray();
         var graph = new GraphProto { Name = "int8" };
         graph.Input.Add(Value("x", FloatType, 1, 4, 8, 8));
-        graph.Output.Add(Value("y", FloatType, 1, 6, 4, 4));
+        graph.Output.Add(Value("y", FloatType, 1, 6, 8, 8));
         graph.Initializer.Add(Floats("w1", [8, 4, 3, 3], Weights(8 * 4 * 9, 0.3f)));
         graph.Initializer.Add(Floats("b1", [8], Weights(8, 0.5f)));
         graph.Initializer.Add(Floats("w2", [8, 8, 1, 1], Weights(64, 0.4f)));
@@ -103,6 +106,7 @@ public sealed class Int8ActivationTests(ITestOutputHelper output)
         graph.Initializer.Add(Floats("three", [], 3f));
         graph.Initializer.Add(Floats("six", [], 6f));
         graph.Initializer.Add(Floats("zero", [], 0f));
+        graph.Initializer.Add(Floats("up", [4], 1f, 1f, 2f, 2f));
         graph.Node.Add(Node("Conv", ["x", "w1", "b1"], ["a"], "c1", Ints("pads", 1, 1, 1, 1)));
         graph.Node.Add(Node("Add", ["a", "three"], ["a3"], "hs_add"));
         graph.Node.Add(Node("Clip", ["a3", "zero", "six"], ["a3c"], "hs_clip"));
@@ -115,7 +119,8 @@ public sealed class Int8ActivationTests(ITestOutputHelper output)
         graph.Node.Add(Node("HardSigmoid", ["g"], ["s"], "gate"));
         graph.Node.Add(Node("Mul", ["r", "s"], ["m"], "scale"));
         graph.Node.Add(Node("MaxPool", ["m"], ["p"], "pool", Ints("kernel_shape", 2, 2), Ints("strides", 2, 2)));
-        graph.Node.Add(Node("Conv", ["p", "w3"], ["y"], "c3"));
+        graph.Node.Add(Node("Resize", ["p", "", "up"], ["u"], "upsample"));
+        graph.Node.Add(Node("Conv", ["u", "w3"], ["y"], "c3"));
         return Model(graph);
     }
 
