@@ -10,13 +10,16 @@ namespace Quantization.Kernels.Conv;
 /// <remarks>
 /// Regular and grouped convolutions transpose the image to NHWC, build im2col rows of contiguous channel runs (none
 /// for a pointwise convolution, whose NHWC image already is the GEMM's left operand), run the packed INT8 GEMM per
-/// group into an NHWC buffer, and transpose back. Depthwise convolutions take their own kernel on the NCHW
-/// planes (<see cref="DepthwiseConv"/>).
+/// group into an NHWC buffer, and transpose back. Depthwise convolutions take their own kernels (<see cref="DepthwiseConv"/>):
+/// on the NCHW planes, or on x86 across the channels of an NHWC copy.
 /// </remarks>
 internal sealed class Int8Conv2d
 {
     private readonly Int8PackedWeights[] _groupWeights = [];
     private readonly int[]? _depthwiseWeights;
+
+    /// <summary>The depthwise weights (zero point subtracted) as [tap, channel], for the channels-last kernel.</summary>
+    private readonly int[]? _depthwiseTapMajor;
 
     /// <param name="geometry">The convolution's shape.</param>
     /// <param name="weights">s8 weights [outChannels, inChannels / groups, kernelH, kernelW].</param>
@@ -42,6 +45,13 @@ internal sealed class Int8Conv2d
                 int zw = weightZeroPoints.Length == 1 ? weightZeroPoints[0] : weightZeroPoints[c];
                 for (int t = 0; t < taps; t++)
                     _depthwiseWeights[c * taps + t] = weights[c * taps + t] - zw;
+            }
+
+            _depthwiseTapMajor = new int[taps * channels];
+            for (int c = 0; c < channels; c++)
+            {
+                for (int t = 0; t < taps; t++)
+                    _depthwiseTapMajor[t * channels + c] = _depthwiseWeights[c * taps + t];
             }
 
             return;
@@ -78,7 +88,10 @@ internal sealed class Int8Conv2d
             throw new ArgumentException($"The epilogue has {epilogue.Scales.Length} channels; this convolution has {g.OutChannels}.", nameof(epilogue));
         if (_depthwiseWeights is not null)
         {
-            DepthwiseConv.Int8(input, batch, height, width, za, g, _depthwiseWeights, epilogue, output, maxThreads);
+            if (DepthwiseConv.PrefersChannelsLast(g, width))
+                DepthwiseConv.Int8ChannelsLast(input, batch, height, width, za, g, _depthwiseTapMajor!, epilogue, output, maxThreads);
+            else
+                DepthwiseConv.Int8(input, batch, height, width, za, g, _depthwiseWeights, epilogue, output, maxThreads);
             return;
         }
 

@@ -41,6 +41,35 @@ public class Int8Conv2dTests
         yield return (new Conv2dGeometry(6, 6, 5, 5, StrideH: 2, StrideW: 2, PadTop: 2, PadLeft: 2, PadBottom: 2, PadRight: 2, Groups: 6), 7, 41);
         yield return (new Conv2dGeometry(3, 3, 3, 3, StrideH: 1, StrideW: 2, PadTop: 1, PadLeft: 0, PadBottom: 1, PadRight: 1, Groups: 3), 4, 38);
         yield return (new Conv2dGeometry(2, 2, 3, 3, StrideH: 2, StrideW: 3, Groups: 2), 5, 50);
+        // Channels-last depthwise (x86): three vectors and a tail of channels, strided, asymmetric padding.
+        yield return (new Conv2dGeometry(37, 37, 3, 3, StrideH: 2, StrideW: 2, PadTop: 1, PadLeft: 0, PadBottom: 2, PadRight: 1, Groups: 37), 9, 10);
+    }
+
+    [Fact]
+    public void Both_depthwise_kernels_match_direct_convolution()
+    {
+        var rng = new Random(Seed + 2);
+        foreach (var (g, h, w) in Geometries().Where(p => p.Geometry.IsDepthwise))
+        {
+            var (x, weights, zw, za) = RandomProblem(rng, g, 2, h, w);
+            int taps = g.KernelH * g.KernelW, channels = g.InChannels;
+            int[] planeMajor = new int[channels * taps], tapMajor = new int[taps * channels];
+            for (int c = 0; c < channels; c++)
+            {
+                for (int t = 0; t < taps; t++)
+                    planeMajor[c * taps + t] = tapMajor[t * channels + c] = weights[c * taps + t] - (zw.Length == 1 ? zw[0] : zw[c]);
+            }
+
+            var expected = ConvReference.Int8Conv2d(x, 2, h, w, za, weights, zw, g);
+            var planes = new int[expected.Length];
+            DepthwiseConv.Int8<int>(x, 2, h, w, za, g, planeMajor, Int8GemmEpilogue.Int32, planes, 0);
+            AssertSame(expected, planes, $"plane kernel {g} input 2×{h}×{w}");
+            if (!System.Runtime.Intrinsics.X86.Avx2.IsSupported)
+                continue;
+            var channelsLast = new int[expected.Length];
+            DepthwiseConv.Int8ChannelsLast<int>(x, 2, h, w, za, g, tapMajor, Int8GemmEpilogue.Int32, channelsLast, 0);
+            AssertSame(expected, channelsLast, $"channels-last kernel {g} input 2×{h}×{w}");
+        }
     }
 
     [Theory]
