@@ -23,31 +23,57 @@ internal static class ConvLayout
     /// channels at that input pixel, or <paramref name="padValue"/> where the tap falls in the padding. Row length
     /// <see cref="Conv2dGeometry.PatchSize"/>, column order (kh, kw, c) — the order the weights are packed in.
     /// </summary>
-    public static void Im2Col<T>(ReadOnlySpan<T> hwc, int height, int width, int group, Conv2dGeometry g, T padValue, Span<T> columns)
+    public static void Im2Col<T>(ReadOnlySpan<T> hwc, int height, int width, int group, Conv2dGeometry g, T padValue, Span<T> columns) =>
+        Im2Col(hwc, height, width, group, g, padValue, 0, g.OutputHeight(height) * g.OutputWidth(width), columns);
+
+    /// <summary>
+    /// The im2col rows of output pixels [<paramref name="firstRow"/>, firstRow + <paramref name="rows"/>) only, from row 0
+    /// of <paramref name="columns"/>. Without groups or column dilation, a kernel row's taps inside the image are one
+    /// contiguous run of input pixels, copied at once (a 3-channel first layer would otherwise copy 3 values per tap).
+    /// </summary>
+    public static void Im2Col<T>(ReadOnlySpan<T> hwc, int height, int width, int group, Conv2dGeometry g, T padValue, int firstRow, int rows, Span<T> columns)
     {
-        int oh = g.OutputHeight(height), ow = g.OutputWidth(width);
-        int cig = g.InChannelsPerGroup, channels = g.InChannels, patch = g.PatchSize;
-        for (int i = 0; i < oh; i++)
+        int ow = g.OutputWidth(width);
+        int cig = g.InChannelsPerGroup, channels = g.InChannels, patch = g.PatchSize, runLength = g.KernelW * cig;
+        bool runs = g.Groups == 1 && g.DilationW == 1;
+        if (columns.Length < rows * patch || hwc.Length < height * width * channels)
+            throw new ArgumentException($"im2col of {rows} rows needs {rows * patch} columns and a {height}×{width}×{channels} image.");
+        ref T image = ref MemoryMarshal.GetReference(hwc);
+        ref T target = ref MemoryMarshal.GetReference(columns);
+        for (int p = firstRow; p < firstRow + rows; p++)
         {
-            for (int j = 0; j < ow; j++)
+            int i = p / ow, j = p % ow, iw0 = j * g.StrideW - g.PadLeft;
+            ref T row = ref Unsafe.Add(ref target, (nint)(p - firstRow) * patch);
+            for (int kh = 0; kh < g.KernelH; kh++)
             {
-                Span<T> row = columns.Slice((i * ow + j) * patch, patch);
-                int tap = 0;
-                for (int kh = 0; kh < g.KernelH; kh++)
+                int ih = i * g.StrideH - g.PadTop + kh * g.DilationH;
+                ref T destination = ref Unsafe.Add(ref row, kh * runLength);
+                if ((uint)ih >= (uint)height)
                 {
-                    int ih = i * g.StrideH - g.PadTop + kh * g.DilationH;
-                    for (int kw = 0; kw < g.KernelW; kw++, tap += cig)
-                    {
-                        int iw = j * g.StrideW - g.PadLeft + kw * g.DilationW;
-                        Span<T> destination = row.Slice(tap, cig);
-                        if ((uint)ih < (uint)height && (uint)iw < (uint)width)
-                            hwc.Slice((ih * width + iw) * channels + group * cig, cig).CopyTo(destination);
-                        else
-                            destination.Fill(padValue);
-                    }
+                    MemoryMarshal.CreateSpan(ref destination, runLength).Fill(padValue);
+                    continue;
+                }
+
+                if (runs && iw0 >= 0 && iw0 + g.KernelW <= width)
+                {
+                    Copy(ref Unsafe.Add(ref image, (nint)(ih * width + iw0) * channels), ref destination, runLength);
+                    continue;
+                }
+
+                for (int kw = 0; kw < g.KernelW; kw++)
+                {
+                    int iw = iw0 + kw * g.DilationW;
+                    ref T tap = ref Unsafe.Add(ref destination, kw * cig);
+                    if ((uint)iw < (uint)width)
+                        Copy(ref Unsafe.Add(ref image, (nint)(ih * width + iw) * channels + group * cig), ref tap, cig);
+                    else
+                        MemoryMarshal.CreateSpan(ref tap, cig).Fill(padValue);
                 }
             }
         }
+
+        static void Copy(ref T source, ref T destination, int count) =>
+            Unsafe.CopyBlockUnaligned(ref Unsafe.As<T, byte>(ref destination), ref Unsafe.As<T, byte>(ref source), (uint)(count * Unsafe.SizeOf<T>()));
     }
 
     /// <summary>

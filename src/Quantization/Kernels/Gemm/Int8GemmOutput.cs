@@ -1,6 +1,7 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace Quantization.Kernels.Gemm;
 
@@ -115,7 +116,7 @@ internal static class Int8GemmOutput
 
     /// <summary>
     /// Stores requantized values, already within the 8-bit range, as bytes: two rounds of lane-halving narrows,
-    /// which keep the low bits and so are exact here, then a scalar tail.
+    /// which keep the low bits and so are exact here, in blocks of 32 and then 8, then a scalar tail.
     /// </summary>
     private static unsafe void Narrow(ReadOnlySpan<int> values, byte* destination, bool signed)
     {
@@ -128,6 +129,17 @@ internal static class Int8GemmOutput
                 var low = Vector.Narrow(Vector.LoadUnsafe(ref v, (nuint)j), Vector.LoadUnsafe(ref v, (nuint)(j + Vector<int>.Count)));
                 var high = Vector.Narrow(Vector.LoadUnsafe(ref v, (nuint)(j + 2 * Vector<int>.Count)), Vector.LoadUnsafe(ref v, (nuint)(j + 3 * Vector<int>.Count)));
                 Vector.Narrow(low, high).Store(destination + j);
+            }
+        }
+
+        // Narrow layers (16 or 24 channels, a row each) have no 32-value block: eight values at a time, as one 64-bit store.
+        if (Vector128.IsHardwareAccelerated)
+        {
+            ref uint v = ref Unsafe.As<int, uint>(ref MemoryMarshal.GetReference(values));
+            for (; j <= values.Length - 8; j += 8)
+            {
+                var words = Vector128.Narrow(Vector128.LoadUnsafe(ref v, (nuint)j), Vector128.LoadUnsafe(ref v, (nuint)(j + 4)));
+                Unsafe.WriteUnaligned(destination + j, Vector128.Narrow(words, words).AsUInt64().ToScalar());
             }
         }
 
