@@ -154,10 +154,34 @@ internal static class ConvLayout
         int fullRows = rows - rows % block, fullCols = cols - cols % block;
         ref byte src = ref Unsafe.As<T, byte>(ref MemoryMarshal.GetReference(source));
         ref byte dst = ref Unsafe.As<T, byte>(ref MemoryMarshal.GetReference(destination));
-        for (int r = 0; r < fullRows; r += block)
+        if (rows <= cols)
         {
+            // Long output columns are short here: block by block, reading along the source rows.
+            for (int r = 0; r < fullRows; r += block)
+            {
+                for (int c = 0; c < fullCols; c += block)
+                    Transpose4x4(ref Unsafe.Add(ref src, ((nint)r * cols + c) * 4), cols * 4, ref Unsafe.Add(ref dst, ((nint)c * rows + r) * 4), rows * 4);
+            }
+        }
+        else
+        {
+            // A tall source (NHWC back to NCHW): output rows far apart, which 4 KiB multiples alias in the cache, so four
+            // blocks down at a time through an L1 strip give each output row 64 contiguous bytes (see TransposeBytes).
+            Span<byte> strip = stackalloc byte[4 * 64];
             for (int c = 0; c < fullCols; c += block)
-                Transpose4x4(ref Unsafe.Add(ref src, ((nint)r * cols + c) * 4), cols * 4, ref Unsafe.Add(ref dst, ((nint)c * rows + r) * 4), rows * 4);
+            {
+                int r = 0;
+                for (; r + 16 <= fullRows; r += 16)
+                {
+                    for (int b = 0; b < 16; b += 4)
+                        Transpose4x4(ref Unsafe.Add(ref src, ((nint)(r + b) * cols + c) * 4), cols * 4, ref strip[b * 4], 64);
+                    for (int i = 0; i < 4; i++)
+                        Unsafe.CopyBlockUnaligned(ref Unsafe.Add(ref dst, ((nint)(c + i) * rows + r) * 4), ref strip[i * 64], 64);
+                }
+
+                for (; r < fullRows; r += block)
+                    Transpose4x4(ref Unsafe.Add(ref src, ((nint)r * cols + c) * 4), cols * 4, ref Unsafe.Add(ref dst, ((nint)c * rows + r) * 4), rows * 4);
+            }
         }
 
         TransposeScalar(source, rows, cols, destination, 0, fullRows, fullCols, cols);

@@ -126,6 +126,92 @@ internal static class DepthwiseConv
     }
 
     /// <summary>
+    /// FP32 on x86 (see <see cref="PrefersChannelsLastFp32"/>): the sums of <see cref="Fp32"/>, bit for bit (tap order from
+    /// 0, separate multiply and add, then the bias), vectorized across the channels of a zero-padded NHWC copy.
+    /// <paramref name="tapMajor"/> holds the weights as [tap, channel].
+    /// </summary>
+    public static unsafe void Fp32ChannelsLast(ReadOnlySpan<float> input, int batch, int height, int width, Conv2dGeometry g, float[] tapMajor,
+        ReadOnlySpan<float> bias, float lo, float hi, bool clamp, Span<float> output, int maxThreads)
+    {
+        int channels = g.InChannels, oh = g.OutputHeight(height), ow = g.OutputWidth(width);
+        int paddedHeight = height + g.PadTop + g.PadBottom, paddedWidth = width + g.PadLeft + g.PadRight;
+        float[] hwc = ArrayPool<float>.Shared.Rent(height * width * channels);
+        float[] padded = ArrayPool<float>.Shared.Rent(paddedHeight * paddedWidth * channels);
+        float[] result = ArrayPool<float>.Shared.Rent(oh * ow * channels);
+        var biasValues = new float[channels];
+        bias.CopyTo(biasValues);
+        try
+        {
+            fixed (float* pp = padded)
+            fixed (float* pr = result)
+            fixed (float* pw = tapMajor)
+            fixed (float* pb = biasValues)
+            {
+                nint image = (nint)pp, y = (nint)pr, weights = (nint)pw, biases = (nint)pb;
+                padded.AsSpan(0, paddedHeight * paddedWidth * channels).Clear();
+                for (int n = 0; n < batch; n++)
+                {
+                    ConvLayout.ChannelsLast(input.Slice(n * channels * height * width, channels * height * width), channels, height * width, hwc);
+                    for (int i = 0; i < height; i++)
+                        hwc.AsSpan(i * width * channels, width * channels).CopyTo(padded.AsSpan(((i + g.PadTop) * paddedWidth + g.PadLeft) * channels));
+                    KernelParallel.For(oh, (long)oh * ow * channels * g.KernelH * g.KernelW, i =>
+                        Fp32ChannelsLastRow((float*)image, paddedWidth, g, i, ow, (float*)weights, (float*)biases, lo, hi, clamp, (float*)y), maxThreads);
+                    ConvLayout.ChannelsFirst<float>(result.AsSpan(0, oh * ow * channels), oh * ow, channels, output.Slice(n * channels * oh * ow, channels * oh * ow));
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(hwc);
+            ArrayPool<float>.Shared.Return(padded);
+            ArrayPool<float>.Shared.Return(result);
+        }
+    }
+
+    /// <summary>Output row <paramref name="i"/> of the FP32 channels-last kernel, written NHWC.</summary>
+    private static unsafe void Fp32ChannelsLastRow(float* image, int paddedWidth, Conv2dGeometry g, int i, int ow, float* weights, float* bias, float lo, float hi, bool clamp, float* output)
+    {
+        int channels = g.InChannels, taps = g.KernelH * g.KernelW, vectorChannels = channels - channels % Vector256<float>.Count;
+        int* offsets = stackalloc int[taps];
+        TapOffsets(g, paddedWidth, channels, offsets);
+        var vlo = Vector256.Create(lo);
+        var vhi = Vector256.Create(hi);
+        for (int j = 0; j < ow; j++)
+        {
+            float* origin = image + ((long)i * g.StrideH * paddedWidth + (long)j * g.StrideW) * channels;
+            float* target = output + ((long)i * ow + j) * channels;
+            int c = 0;
+            for (; c < vectorChannels; c += Vector256<float>.Count)
+            {
+                var sum = Vector256<float>.Zero;
+                for (int t = 0; t < taps; t++)
+                    sum += Vector256.Load(origin + offsets[t] + c) * Vector256.Load(weights + t * channels + c);
+                sum += Vector256.Load(bias + c);
+                (clamp ? Vector256.Min(Vector256.Max(sum, vlo), vhi) : sum).Store(target + c);
+            }
+
+            for (; c < channels; c++)
+            {
+                float sum = 0f;
+                for (int t = 0; t < taps; t++)
+                    sum += origin[offsets[t] + c] * weights[t * channels + c];
+                sum += bias[c];
+                target[c] = clamp ? MathF.Min(MathF.Max(sum, lo), hi) : sum;
+            }
+        }
+    }
+
+    /// <summary>Each tap's offset from the window's first pixel, in elements of the padded NHWC image.</summary>
+    private static unsafe void TapOffsets(Conv2dGeometry g, int paddedWidth, int channels, int* offsets)
+    {
+        for (int kh = 0; kh < g.KernelH; kh++)
+        {
+            for (int kw = 0; kw < g.KernelW; kw++)
+                offsets[kh * g.KernelW + kw] = (kh * g.DilationH * paddedWidth + kw * g.DilationW) * channels;
+        }
+    }
+
+    /// <summary>
     /// INT8 on x86 (see <see cref="PrefersChannelsLast"/>), the same sums as <see cref="Int8{TOut}"/> vectorized
     /// across channels: the image goes to NHWC once, into a buffer padded with <paramref name="za"/> (whose taps then add
     /// <c>za · w</c>, which the start value <c>-za · Σ_taps w</c> takes back), and each output pixel is eight channels
@@ -177,25 +263,29 @@ internal static class DepthwiseConv
     }
 
     /// <summary>
-    /// Whether <see cref="Int8ChannelsLast{TOut}"/> is the faster kernel: on x86 with AVX2 when the channels fill a vector
-    /// and the layer has 32 channels or more, a column stride, or rows under 32 pixels. It is 2-4× faster than the plane
-    /// kernel on strided layers and planes of 40×40 and less, and as fast on long stride-1 rows (u8 output, one thread,
-    /// 32-384 channels); with 16 channels on 320×320 its per-pixel work makes it 2× slower.
+    /// Whether <see cref="Int8ChannelsLast{TOut}"/> is the faster INT8 kernel: on x86 with AVX2 when the channels fill a
+    /// vector and the layer has 32 channels or more, a column stride, or rows under 32 pixels. It is 2-4× faster than
+    /// the plane kernel on strided layers and planes of 40×40 and less, and as fast on long stride-1 rows (u8 output,
+    /// one thread, 32-384 channels); with 16 channels on 320×320 its per-pixel work makes it 2× slower.
     /// </summary>
     public static bool PrefersChannelsLast(Conv2dGeometry g, int width) =>
         Avx2.IsSupported && g.InChannels >= 8 && (g.InChannels >= 32 || g.StrideW > 1 || g.OutputWidth(width) < 32);
+
+    /// <summary>
+    /// Whether <see cref="Fp32ChannelsLast"/> is the faster FP32 kernel: on x86 with AVX2 when the channels fill a vector
+    /// and the layer has a column stride or rows under 32 pixels. Float copies are four times the bytes, so long
+    /// stride-1 rows stay with the plane kernel (3×3, 48 channels, 160×160: 1.1 vs 2.8 ms); 5×5 on 384 channels of
+    /// 20×20 takes 0.64 instead of 2.0 ms, 5×5 stride 2 on 192 channels of 80×80 1.9 instead of 4.7 (one thread).
+    /// </summary>
+    public static bool PrefersChannelsLastFp32(Conv2dGeometry g, int width) =>
+        Avx2.IsSupported && g.InChannels >= 8 && (g.StrideW > 1 || g.OutputWidth(width) < 32);
 
     /// <summary>Output row <paramref name="i"/> of the channels-last kernel, written NHWC through the epilogue.</summary>
     private static unsafe void ChannelsLastRow(byte* image, int paddedWidth, Conv2dGeometry g, int i, int ow, int* weights, int* start, Int8GemmEpilogue epilogue, nint output)
     {
         int channels = g.InChannels, taps = g.KernelH * g.KernelW, vectorChannels = channels - channels % 8;
-        // Each tap's offset from the window's first pixel, in bytes of the padded image.
         int* offsets = stackalloc int[taps];
-        for (int kh = 0; kh < g.KernelH; kh++)
-        {
-            for (int kw = 0; kw < g.KernelW; kw++)
-                offsets[kh * g.KernelW + kw] = (kh * g.DilationH * paddedWidth + kw * g.DilationW) * channels;
-        }
+        TapOffsets(g, paddedWidth, channels, offsets);
 
         int[] buffer = ArrayPool<int>.Shared.Rent(channels);
         fixed (int* acc = buffer)

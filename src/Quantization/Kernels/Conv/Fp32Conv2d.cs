@@ -12,7 +12,7 @@ namespace Quantization.Kernels.Conv;
 /// (none for a pointwise convolution), and the packed FP32 GEMM, with bias and activation fused, writes NHWC.
 /// Several images share one GEMM while their im2col rows fit <see cref="ColumnBudget"/> floats, so small images
 /// (MNIST, late CNN stages) still give the GEMM enough rows to split across threads. Depthwise convolutions take
-/// their own kernel on the NCHW planes (<see cref="DepthwiseConv"/>).
+/// their own kernels (<see cref="DepthwiseConv"/>): on the NCHW planes, or on x86 across the channels of an NHWC copy.
 /// </remarks>
 internal sealed class Fp32Conv2d
 {
@@ -21,6 +21,9 @@ internal sealed class Fp32Conv2d
 
     private readonly Fp32PackedB[] _groupWeights = [];
     private readonly float[]? _depthwiseWeights;
+
+    /// <summary>The depthwise weights as [tap, channel], for the channels-last kernel.</summary>
+    private readonly float[]? _depthwiseTapMajor;
 
     /// <param name="geometry">The convolution's shape.</param>
     /// <param name="weights">Weights [outChannels, inChannels / groups, kernelH, kernelW], as PyTorch and ONNX store them.</param>
@@ -36,6 +39,14 @@ internal sealed class Fp32Conv2d
         if (geometry.IsDepthwise)
         {
             _depthwiseWeights = weights.ToArray();
+            int taps = geometry.KernelH * geometry.KernelW, channels = geometry.OutChannels;
+            _depthwiseTapMajor = new float[taps * channels];
+            for (int c = 0; c < channels; c++)
+            {
+                for (int t = 0; t < taps; t++)
+                    _depthwiseTapMajor[t * channels + c] = weights[c * taps + t];
+            }
+
             return;
         }
 
@@ -67,7 +78,10 @@ internal sealed class Fp32Conv2d
         if (_depthwiseWeights is not null)
         {
             (float lo, float hi) = Fp32Gemm.Bounds(activation, clampMin, clampMax);
-            DepthwiseConv.Fp32(input, batch, height, width, g, _depthwiseWeights, bias, lo, hi, activation != Fp32Activation.None, output, maxThreads);
+            if (DepthwiseConv.PrefersChannelsLastFp32(g, width))
+                DepthwiseConv.Fp32ChannelsLast(input, batch, height, width, g, _depthwiseTapMajor!, bias, lo, hi, activation != Fp32Activation.None, output, maxThreads);
+            else
+                DepthwiseConv.Fp32(input, batch, height, width, g, _depthwiseWeights, bias, lo, hi, activation != Fp32Activation.None, output, maxThreads);
             return;
         }
 

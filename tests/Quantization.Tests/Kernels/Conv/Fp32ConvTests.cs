@@ -66,6 +66,36 @@ public class Fp32ConvTests
     }
 
     [Fact]
+    public void Both_depthwise_kernels_match_the_reference_and_each_other()
+    {
+        var rng = new Random(Seed + 4);
+        foreach (var (g, h, w) in Int8Conv2dTests.Geometries().Where(p => p.Geometry.IsDepthwise))
+        {
+            float[] x = RandomValues(rng, 2 * g.InChannels * h * w);
+            float[] weights = RandomValues(rng, g.OutChannels * g.PatchSize);
+            float[] bias = RandomValues(rng, g.OutChannels);
+            int taps = g.KernelH * g.KernelW, channels = g.InChannels;
+            var tapMajor = new float[taps * channels];
+            for (int c = 0; c < channels; c++)
+            {
+                for (int t = 0; t < taps; t++)
+                    tapMajor[t * channels + c] = weights[c * taps + t];
+            }
+
+            double[] expected = ConvReference.Conv2d(x, 2, h, w, weights, bias, g).Select(v => Math.Clamp(v, -0.5, 0.75)).ToArray();
+            var planes = new float[expected.Length];
+            DepthwiseConv.Fp32(x, 2, h, w, g, weights, bias, -0.5f, 0.75f, clamp: true, planes, 0);
+            AssertClose(expected, planes, g.PatchSize, $"plane kernel {g}");
+            if (!System.Runtime.Intrinsics.X86.Avx2.IsSupported)
+                continue;
+            var channelsLast = new float[expected.Length];
+            DepthwiseConv.Fp32ChannelsLast(x, 2, h, w, g, tapMajor, bias, -0.5f, 0.75f, clamp: true, channelsLast, 0);
+            // The same products summed in the same order: equal, not just close.
+            Assert.Equal(planes, channelsLast);
+        }
+    }
+
+    [Fact]
     public void Batches_larger_than_the_column_budget_are_split_without_changing_results()
     {
         // 3×3 over 64 channels at 48×48: one image's im2col rows are 48·48·576 floats, so a batch of 3 needs 2 chunks.
