@@ -294,6 +294,26 @@ internal static class DepthwiseConv
             {
                 byte* origin = image + ((long)i * g.StrideH * paddedWidth + (long)j * g.StrideW) * channels;
                 int c = 0;
+                if (Avx512F.IsSupported)
+                {
+                    // 16 channels per 512-bit vector, two vectors at a time.
+                    for (; c + 32 <= vectorChannels; c += 32)
+                    {
+                        var sum0 = Vector512.Load(start + c);
+                        var sum1 = Vector512.Load(start + c + 16);
+                        for (int t = 0; t < taps; t++)
+                        {
+                            byte* x = origin + offsets[t] + c;
+                            int* w = weights + t * channels + c;
+                            sum0 += Avx512F.ConvertToVector512Int32(Vector128.Load(x)) * Vector512.Load(w);
+                            sum1 += Avx512F.ConvertToVector512Int32(Vector128.Load(x + 16)) * Vector512.Load(w + 16);
+                        }
+
+                        sum0.Store(acc + c);
+                        sum1.Store(acc + c + 16);
+                    }
+                }
+
                 // Two vectors of channels at a time: two independent sums per tap.
                 for (; c + 16 <= vectorChannels; c += 16)
                 {
