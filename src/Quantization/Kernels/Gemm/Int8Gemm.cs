@@ -194,6 +194,11 @@ internal static class Int8Gemm
                         }
 
                         variant.Kernel(rows, rowsOfA, rowBytes, panel, paddedK, tile, nr, init + n0);
+                        if (rowTerms is null && epilogue.Kind is Int8OutputKind.UInt8 or Int8OutputKind.Int8)
+                        {
+                            Int8GemmOutput.RequantizeTile(tile, nr, rows, columns, epilogue, epilogueOffset + n0, (byte*)output + (long)r0 * ldc + n0, ldc);
+                            continue;
+                        }
 
                         for (int r = 0; r < rows; r++)
                         {

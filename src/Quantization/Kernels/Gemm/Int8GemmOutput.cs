@@ -54,6 +54,48 @@ internal static class Int8GemmOutput
         }
     }
 
+    /// <summary>
+    /// Requantizes a micro-kernel tile (<paramref name="rows"/> rows of <paramref name="columns"/> accumulators,
+    /// <paramref name="tileStride"/> ints apart) into 8-bit rows <paramref name="outputStride"/> bytes apart: the same
+    /// arithmetic as <see cref="Write(Span{int}, Int8GemmEpilogue, int, nint, long)"/> row by row, with each column
+    /// vector's multipliers and biases loaded once per tile. Small layers run a tile per few hundred multiply-adds, and
+    /// setting up the output stage per row cost as much as the arithmetic.
+    /// </summary>
+    public static unsafe void RequantizeTile(int* tile, int tileStride, int rows, int columns, Int8GemmEpilogue epilogue, int n0, byte* output, long outputStride)
+    {
+        int vectors = Vector256.IsHardwareAccelerated ? columns / 8 : 0;
+        float[] scales = epilogue.Scales!;
+        int[]? intBias = epilogue.IntBias;
+        Vector256<float>* multipliers = stackalloc Vector256<float>[Math.Max(1, vectors)];
+        Vector256<int>* biases = stackalloc Vector256<int>[Math.Max(1, vectors)];
+        for (int v = 0; v < vectors; v++)
+        {
+            multipliers[v] = Vector256.Create(scales.AsSpan(n0 + 8 * v, 8));
+            biases[v] = intBias is null ? Vector256<int>.Zero : Vector256.Create(intBias.AsSpan(n0 + 8 * v, 8));
+        }
+
+        int zo = epilogue.OutputZeroPoint, min = epilogue.Min, max = epilogue.Max;
+        var zero = Vector256.Create((float)zo);
+        var lo = Vector256.Create((float)min);
+        var hi = Vector256.Create((float)max);
+        for (int r = 0; r < rows; r++)
+        {
+            int* acc = tile + (long)r * tileStride;
+            byte* target = output + r * outputStride;
+            for (int v = 0; v < vectors; v++)
+            {
+                var scaled = Vector256.ConvertToSingle(Vector256.Load(acc + 8 * v) + biases[v]) * multipliers[v];
+                var values = Vector256.ConvertToInt32(Vector256.Min(Vector256.Max(Vector256.Round(scaled) + zero, lo), hi)).AsUInt32();
+                // In range already: narrowing keeps the low bits, exact for u8 and s8 alike.
+                var words = Vector128.Narrow(values.GetLower(), values.GetUpper());
+                Unsafe.WriteUnaligned(target + 8 * v, Vector128.Narrow(words, words).AsUInt64().ToScalar());
+            }
+
+            for (int j = 8 * vectors; j < columns; j++)
+                target[j] = (byte)Int8GemmReference.Requantize(acc[j], intBias is null ? 0 : intBias[n0 + j], scales[n0 + j], zo, min, max);
+        }
+    }
+
     /// <summary><c>y = (float)acc * scale + bias</c>; scale and bias have one entry per accumulator, or one for all.</summary>
     private static void WriteFloat(ReadOnlySpan<int> acc, ReadOnlySpan<float> scales, ReadOnlySpan<float> bias, Span<float> destination)
     {
