@@ -61,10 +61,12 @@ public sealed class OcrQuantizationTests(ITestOutputHelper output)
     /// error (IoU 0.93 / 0.92 / 0.97 with 5 / 10 / 15 of 62 kept) does worse than ranking them by the map's SQNR with
     /// each node alone quantized: 0.95 / 0.976 / 0.98. The rendered pages differ between runs (the render script reseeds),
     /// and one render gave 0.935 with 10 kept but 0.985 with 15; 15 it is, and this guards the 0.95.
-    /// With activations kept INT8 between nodes, Histogram ranges gave 0.98-0.984 on three renders but 0.913 on a
-    /// fourth (0.912 with INT8 only around the layers), MinMax ranges 0.962-0.978 on six: the test uses MinMax.
+    /// With activations kept INT8 between nodes and 15 kept, each method failed some render: Histogram 0.913 on one of
+    /// four, MinMax 0.872 on a later one (Histogram 0.980 there), Percentile 0.945 on another. With 20 kept, Histogram
+    /// gave 0.985, 0.981 and 0.980 on the three renders at hand (MinMax 0.970-0.987, Percentile 0.971-0.982), every
+    /// page at 0.976 or more: the test uses Histogram, the default, with 20 kept.
     /// </summary>
-    private const int WorstInFp32 = 15;
+    private const int WorstInFp32 = 20;
 
     private const double DetectorIouFloor = 0.95;
 
@@ -82,7 +84,7 @@ public sealed class OcrQuantizationTests(ITestOutputHelper output)
 
         clock.Restart();
         var graph = OnnxQuantizer.QuantizeStatic(OnnxModel.Load(AssetModels.OcrDetector).ToGraphModule(),
-            calibration.Select(p => Feed(OcrData.DetectorInput(p))), new StaticQuantizationOptions { CalibrationMethod = CalibrationMethod.MinMax, KeepWorstInFp32 = WorstInFp32 }, cancellationToken: TestContext.Current.CancellationToken);
+            calibration.Select(p => Feed(OcrData.DetectorInput(p))), new StaticQuantizationOptions { KeepWorstInFp32 = WorstInFp32 }, cancellationToken: TestContext.Current.CancellationToken);
         int quantized = graph.NamedChildren().Count(c => c.Module is QdqLayer);
         output.WriteLine($"Calibration on {calibration.Count} pages: {clock.ElapsedMilliseconds} ms; {quantized} nodes INT8, the {WorstInFp32} worst kept in FP32");
         var int8 = inputs.Select(x => Run(graph, x)).ToList();
