@@ -151,9 +151,7 @@ internal static class DepthwiseConv
                 padded.AsSpan(0, paddedHeight * paddedWidth * channels).Clear();
                 for (int n = 0; n < batch; n++)
                 {
-                    ConvLayout.ChannelsLast(input.Slice(n * channels * height * width, channels * height * width), channels, height * width, hwc);
-                    for (int i = 0; i < height; i++)
-                        hwc.AsSpan(i * width * channels, width * channels).CopyTo(padded.AsSpan(((i + g.PadTop) * paddedWidth + g.PadLeft) * channels));
+                    ToPaddedChannelsLast(input.Slice(n * channels * height * width, channels * height * width), height, width, g, hwc, padded);
                     KernelParallel.For(oh, (long)oh * ow * channels * g.KernelH * g.KernelW, i =>
                         Fp32ChannelsLastRow((float*)image, paddedWidth, g, i, ow, (float*)weights, (float*)biases, lo, hi, clamp, (float*)y), maxThreads);
                     ConvLayout.ChannelsFirst<float>(result.AsSpan(0, oh * ow * channels), oh * ow, channels, output.Slice(n * channels * oh * ow, channels * oh * ow));
@@ -201,6 +199,18 @@ internal static class DepthwiseConv
         }
     }
 
+    /// <summary>
+    /// One NCHW image into the interior of a padded NHWC buffer, through <paramref name="hwc"/>; the caller fills the
+    /// border once for the batch (every image overwrites the same interior).
+    /// </summary>
+    private static void ToPaddedChannelsLast<T>(ReadOnlySpan<T> image, int height, int width, Conv2dGeometry g, T[] hwc, Span<T> padded)
+    {
+        int channels = g.InChannels, paddedWidth = width + g.PadLeft + g.PadRight;
+        ConvLayout.ChannelsLast(image, channels, height * width, hwc);
+        for (int i = 0; i < height; i++)
+            hwc.AsSpan(i * width * channels, width * channels).CopyTo(padded.Slice(((i + g.PadTop) * paddedWidth + g.PadLeft) * channels));
+    }
+
     /// <summary>Each tap's offset from the window's first pixel, in elements of the padded NHWC image.</summary>
     private static unsafe void TapOffsets(Conv2dGeometry g, int paddedWidth, int channels, int* offsets)
     {
@@ -242,12 +252,10 @@ internal static class DepthwiseConv
             fixed (int* ps = start)
             {
                 nint image = (nint)pp, y = (nint)pr, weights = (nint)pw, starts = (nint)ps;
+                padded.AsSpan(0, paddedHeight * paddedWidth * channels).Fill((byte)za);
                 for (int n = 0; n < batch; n++)
                 {
-                    ConvLayout.ChannelsLast(input.Slice(n * channels * height * width, channels * height * width), channels, height * width, hwc);
-                    padded.AsSpan(0, paddedHeight * paddedWidth * channels).Fill((byte)za);
-                    for (int i = 0; i < height; i++)
-                        hwc.AsSpan(i * width * channels, width * channels).CopyTo(padded.AsSpan(((i + g.PadTop) * paddedWidth + g.PadLeft) * channels));
+                    ToPaddedChannelsLast(input.Slice(n * channels * height * width, channels * height * width), height, width, g, hwc, padded);
                     KernelParallel.For(oh, (long)oh * ow * channels * taps, i =>
                         ChannelsLastRow((byte*)image, paddedWidth, g, i, ow, (int*)weights, (int*)starts, epilogue, y), maxThreads);
                     ConvLayout.ChannelsFirst<TOut>(result.AsSpan(0, oh * ow * channels), oh * ow, channels, output.Slice(n * channels * oh * ow, channels * oh * ow));
