@@ -133,36 +133,14 @@ internal static class DepthwiseConv
     public static unsafe void Fp32ChannelsLast(ReadOnlySpan<float> input, int batch, int height, int width, Conv2dGeometry g, float[] tapMajor,
         ReadOnlySpan<float> bias, float lo, float hi, bool clamp, Span<float> output, int maxThreads)
     {
-        int channels = g.InChannels, oh = g.OutputHeight(height), ow = g.OutputWidth(width);
-        int paddedHeight = height + g.PadTop + g.PadBottom, paddedWidth = width + g.PadLeft + g.PadRight;
-        float[] hwc = ArrayPool<float>.Shared.Rent(height * width * channels);
-        float[] padded = ArrayPool<float>.Shared.Rent(paddedHeight * paddedWidth * channels);
-        float[] result = ArrayPool<float>.Shared.Rent(oh * ow * channels);
-        var biasValues = new float[channels];
+        var biasValues = new float[g.InChannels];
         bias.CopyTo(biasValues);
-        try
+        fixed (float* pw = tapMajor)
+        fixed (float* pb = biasValues)
         {
-            fixed (float* pp = padded)
-            fixed (float* pr = result)
-            fixed (float* pw = tapMajor)
-            fixed (float* pb = biasValues)
-            {
-                nint image = (nint)pp, y = (nint)pr, weights = (nint)pw, biases = (nint)pb;
-                padded.AsSpan(0, paddedHeight * paddedWidth * channels).Clear();
-                for (int n = 0; n < batch; n++)
-                {
-                    ToPaddedChannelsLast(input.Slice(n * channels * height * width, channels * height * width), height, width, g, hwc, padded);
-                    KernelParallel.For(oh, (long)oh * ow * channels * g.KernelH * g.KernelW, i =>
-                        Fp32ChannelsLastRow((float*)image, paddedWidth, g, i, ow, (float*)weights, (float*)biases, lo, hi, clamp, (float*)y), maxThreads);
-                    ConvLayout.ChannelsFirst<float>(result.AsSpan(0, oh * ow * channels), oh * ow, channels, output.Slice(n * channels * oh * ow, channels * oh * ow));
-                }
-            }
-        }
-        finally
-        {
-            ArrayPool<float>.Shared.Return(hwc);
-            ArrayPool<float>.Shared.Return(padded);
-            ArrayPool<float>.Shared.Return(result);
+            nint weights = (nint)pw, biases = (nint)pb;
+            ChannelsLast<float, float>(input, batch, height, width, g, 0f, output, maxThreads, (image, paddedWidth, i, ow, y) =>
+                Fp32ChannelsLastRow((float*)image, paddedWidth, g, i, ow, (float*)weights, (float*)biases, lo, hi, clamp, (float*)y));
         }
     }
 
@@ -199,16 +177,47 @@ internal static class DepthwiseConv
         }
     }
 
+    /// <summary>Computes output row <paramref name="i"/> (NHWC, <paramref name="ow"/> pixels) from the padded NHWC image.</summary>
+    private delegate void ChannelsLastRowKernel(nint image, int paddedWidth, int i, int ow, nint output);
+
     /// <summary>
-    /// One NCHW image into the interior of a padded NHWC buffer, through <paramref name="hwc"/>; the caller fills the
-    /// border once for the batch (every image overwrites the same interior).
+    /// The frame of both channels-last kernels: each image goes to NHWC inside a buffer whose border holds
+    /// <paramref name="padValue"/> (filled once: every image overwrites the same interior), output rows are computed in
+    /// parallel by <paramref name="row"/>, and the NHWC result is transposed back to NCHW.
     /// </summary>
-    private static void ToPaddedChannelsLast<T>(ReadOnlySpan<T> image, int height, int width, Conv2dGeometry g, T[] hwc, Span<T> padded)
+    private static unsafe void ChannelsLast<TIn, TOut>(ReadOnlySpan<TIn> input, int batch, int height, int width, Conv2dGeometry g, TIn padValue,
+        Span<TOut> output, int maxThreads, ChannelsLastRowKernel row)
+        where TIn : unmanaged
+        where TOut : unmanaged
     {
-        int channels = g.InChannels, paddedWidth = width + g.PadLeft + g.PadRight;
-        ConvLayout.ChannelsLast(image, channels, height * width, hwc);
-        for (int i = 0; i < height; i++)
-            hwc.AsSpan(i * width * channels, width * channels).CopyTo(padded.Slice(((i + g.PadTop) * paddedWidth + g.PadLeft) * channels));
+        int channels = g.InChannels, oh = g.OutputHeight(height), ow = g.OutputWidth(width);
+        int paddedHeight = height + g.PadTop + g.PadBottom, paddedWidth = width + g.PadLeft + g.PadRight;
+        TIn[] hwc = ArrayPool<TIn>.Shared.Rent(height * width * channels);
+        TIn[] padded = ArrayPool<TIn>.Shared.Rent(paddedHeight * paddedWidth * channels);
+        TOut[] result = ArrayPool<TOut>.Shared.Rent(oh * ow * channels);
+        try
+        {
+            fixed (TIn* pp = padded)
+            fixed (TOut* pr = result)
+            {
+                nint image = (nint)pp, y = (nint)pr;
+                padded.AsSpan(0, paddedHeight * paddedWidth * channels).Fill(padValue);
+                for (int n = 0; n < batch; n++)
+                {
+                    ConvLayout.ChannelsLast(input.Slice(n * channels * height * width, channels * height * width), channels, height * width, hwc);
+                    for (int i = 0; i < height; i++)
+                        hwc.AsSpan(i * width * channels, width * channels).CopyTo(padded.AsSpan(((i + g.PadTop) * paddedWidth + g.PadLeft) * channels));
+                    KernelParallel.For(oh, (long)oh * ow * channels * g.KernelH * g.KernelW, i => row(image, paddedWidth, i, ow, y), maxThreads);
+                    ConvLayout.ChannelsFirst<TOut>(result.AsSpan(0, oh * ow * channels), oh * ow, channels, output.Slice(n * channels * oh * ow, channels * oh * ow));
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<TIn>.Shared.Return(hwc);
+            ArrayPool<TIn>.Shared.Return(padded);
+            ArrayPool<TOut>.Shared.Return(result);
+        }
     }
 
     /// <summary>Each tap's offset from the window's first pixel, in elements of the padded NHWC image.</summary>
@@ -232,8 +241,7 @@ internal static class DepthwiseConv
         Int8GemmEpilogue epilogue, Span<TOut> output, int maxThreads)
         where TOut : unmanaged
     {
-        int channels = g.InChannels, oh = g.OutputHeight(height), ow = g.OutputWidth(width), taps = g.KernelH * g.KernelW;
-        int paddedHeight = height + g.PadTop + g.PadBottom, paddedWidth = width + g.PadLeft + g.PadRight;
+        int channels = g.InChannels, taps = g.KernelH * g.KernelW;
         var start = new int[channels];
         for (int t = 0; t < taps; t++)
         {
@@ -241,32 +249,12 @@ internal static class DepthwiseConv
                 start[c] = unchecked(start[c] - za * tapMajor[t * channels + c]);
         }
 
-        byte[] hwc = ArrayPool<byte>.Shared.Rent(height * width * channels);
-        byte[] padded = ArrayPool<byte>.Shared.Rent(paddedHeight * paddedWidth * channels);
-        TOut[] result = ArrayPool<TOut>.Shared.Rent(oh * ow * channels);
-        try
+        fixed (int* pw = tapMajor)
+        fixed (int* ps = start)
         {
-            fixed (byte* pp = padded)
-            fixed (TOut* pr = result)
-            fixed (int* pw = tapMajor)
-            fixed (int* ps = start)
-            {
-                nint image = (nint)pp, y = (nint)pr, weights = (nint)pw, starts = (nint)ps;
-                padded.AsSpan(0, paddedHeight * paddedWidth * channels).Fill((byte)za);
-                for (int n = 0; n < batch; n++)
-                {
-                    ToPaddedChannelsLast(input.Slice(n * channels * height * width, channels * height * width), height, width, g, hwc, padded);
-                    KernelParallel.For(oh, (long)oh * ow * channels * taps, i =>
-                        ChannelsLastRow((byte*)image, paddedWidth, g, i, ow, (int*)weights, (int*)starts, epilogue, y), maxThreads);
-                    ConvLayout.ChannelsFirst<TOut>(result.AsSpan(0, oh * ow * channels), oh * ow, channels, output.Slice(n * channels * oh * ow, channels * oh * ow));
-                }
-            }
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(hwc);
-            ArrayPool<byte>.Shared.Return(padded);
-            ArrayPool<TOut>.Shared.Return(result);
+            nint weights = (nint)pw, starts = (nint)ps;
+            ChannelsLast(input, batch, height, width, g, (byte)za, output, maxThreads, (image, paddedWidth, i, ow, y) =>
+                ChannelsLastRow((byte*)image, paddedWidth, g, i, ow, (int*)weights, (int*)starts, epilogue, y));
         }
     }
 

@@ -13,7 +13,8 @@ namespace Quantization.Kernels.Conv;
 /// The same structure as the INT8 convolution: images go to NHWC, im2col builds rows of contiguous channel runs
 /// (none for a pointwise convolution), and the packed FP32 GEMM, with bias and activation fused, writes NHWC.
 /// Several images share one GEMM while their im2col rows fit <see cref="ColumnBudget"/> floats, so small images
-/// (MNIST, late CNN stages) still give the GEMM enough rows to split across threads. Depthwise convolutions take
+/// (MNIST, late CNN stages) still give the GEMM enough rows to split across threads. Pointwise convolutions with few
+/// input channels skip all that and sum the NCHW planes directly (<see cref="RunsDirect"/>). Depthwise convolutions take
 /// their own kernels (<see cref="DepthwiseConv"/>): on the NCHW planes, or on x86 across the channels of an NHWC copy.
 /// </remarks>
 internal sealed class Fp32Conv2d

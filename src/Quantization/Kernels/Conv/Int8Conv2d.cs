@@ -10,8 +10,8 @@ namespace Quantization.Kernels.Conv;
 /// </summary>
 /// <remarks>
 /// Regular and grouped convolutions transpose the image to NHWC, build im2col rows of contiguous channel runs (none
-/// for a pointwise convolution, whose NHWC image already is the GEMM's left operand), run the packed INT8 GEMM per
-/// group into an NHWC buffer, and transpose back. Depthwise convolutions take their own kernels (<see cref="DepthwiseConv"/>):
+/// for a pointwise convolution, whose NHWC image already is the GEMM's left operand) by L2-sized chunks of output
+/// pixels, run the packed INT8 GEMM per group and chunk into an NHWC buffer, and transpose back. Depthwise convolutions take their own kernels (<see cref="DepthwiseConv"/>):
 /// on the NCHW planes, or on x86 across the channels of an NHWC copy.
 /// </remarks>
 internal sealed class Int8Conv2d
