@@ -101,8 +101,16 @@ internal sealed partial class GraphImporter
     private GraphNode? Translate(OnnxNode node)
     {
         string name = node.Name.Length > 0 ? node.Name : node.Label;
-        GraphNode Op(GraphKernel kernel, QuantizedKernel? codes = null) =>
-            new(name, node.OpType, node.Inputs.ToArray(), node.Outputs.ToArray(), kernel) { CodeKernel = codes };
+        GraphNode Op(GraphKernel kernel, QuantizedKernel? codes = null, PointwiseOp? pointwise = null) =>
+            new(name, node.OpType, node.Inputs.ToArray(), node.Outputs.ToArray(), kernel) { CodeKernel = codes, Pointwise = pointwise };
+
+        // Clip's bounds are attributes before opset 11 and optional inputs from then on.
+        GraphNode Clip()
+        {
+            float min = _opset < 11 ? node.GetFloat("min", float.MinValue) : float.NegativeInfinity;
+            float max = _opset < 11 ? node.GetFloat("max", float.MaxValue) : float.PositiveInfinity;
+            return Op(GraphOps.Clip(min, max), pointwise: GraphOps.ClipPointwise(min, max));
+        }
 
         // An op whose constant inputs were consumed at import reads only the listed ones (the rest become omitted inputs).
         GraphNode OpReading(GraphKernel kernel, params int[] read) =>
@@ -121,22 +129,21 @@ internal sealed partial class GraphImporter
             "BatchNormalization" => Layer(BatchNorm(node), LayerInput.AsIs),
             "Gemm" => Layer(Gemm(node), LayerInput.AsIs),
             "MatMul" => Layer(MatMul(node), LayerInput.Rows),
-            "Relu" => Op(GraphOps.Relu()),
+            "Relu" => Op(GraphOps.Relu(), pointwise: GraphOps.UnaryPointwise(GraphOps.ReluMap)),
             "Sigmoid" => Op(GraphOps.Sigmoid()),
             "Tanh" => Op(GraphOps.Tanh()),
             "Sqrt" => Op(GraphOps.Sqrt()),
             "Neg" => Op(GraphOps.Neg()),
             "Log" => Op(GraphOps.Log()),
             "Identity" => Op(GraphOps.Identity()),
-            "HardSigmoid" => Op(GraphOps.HardSigmoid(node.GetFloat("alpha", 0.2f), node.GetFloat("beta", 0.5f))),
-            "Clip" => Op(GraphOps.Clip(
-                _opset < 11 ? node.GetFloat("min", float.MinValue) : float.NegativeInfinity,
-                _opset < 11 ? node.GetFloat("max", float.MaxValue) : float.PositiveInfinity)),
+            "HardSigmoid" => Op(GraphOps.HardSigmoid(node.GetFloat("alpha", 0.2f), node.GetFloat("beta", 0.5f)),
+                pointwise: GraphOps.UnaryPointwise(GraphOps.HardSigmoidMap(node.GetFloat("alpha", 0.2f), node.GetFloat("beta", 0.5f)))),
+            "Clip" => Clip(),
             "Cast" => Op(GraphOps.Cast(CastTo(node))),
-            "Add" => Op(GraphOps.Add()),
-            "Sub" => Op(GraphOps.Sub()),
-            "Mul" => Op(GraphOps.Mul()),
-            "Div" => Op(GraphOps.Div()),
+            "Add" => Op(GraphOps.Add(), pointwise: GraphOps.AddPointwise),
+            "Sub" => Op(GraphOps.Sub(), pointwise: GraphOps.SubPointwise),
+            "Mul" => Op(GraphOps.Mul(), pointwise: GraphOps.MulPointwise),
+            "Div" => Op(GraphOps.Div(), pointwise: GraphOps.DivPointwise),
             "Pow" => Op(GraphOps.Pow()),
             "Equal" => Op(GraphOps.Equal()),
             "Softmax" => Op(GraphOps.Softmax(node.GetInt("axis", _opset < 13 ? 1 : -1), coerce2D: _opset < 13)),

@@ -190,6 +190,10 @@ internal sealed class GraphBody
                 result = new Tensor(source.Shape);
                 Int8Plan.ApplyTable<float>(function.Table, function, source, result.AsSpan());
             }
+            else if (plan.Chains.TryGetValue(name, out var chain))
+            {
+                result = chain.Evaluate(ReadFloat(chain.Source));
+            }
             else
             {
                 throw new InvalidOperationException($"'{name}' has no value.");
@@ -208,7 +212,7 @@ internal sealed class GraphBody
             {
                 switch (step.Kind)
                 {
-                    case Int8Plan.StepKind.Lazy:
+                    case Int8Plan.StepKind.Lazy or Int8Plan.StepKind.Chain:
                         break;
                     case Int8Plan.StepKind.Alias:
                         scope.SetQuantized(node.Outputs[0], Quantized(scope, node.Inputs[0]));

@@ -14,6 +14,20 @@ internal delegate Tensor[] GraphKernel(Tensor?[] inputs, GraphScope scope);
 internal delegate QuantizedTensor QuantizedKernel(QuantizedTensor data, Tensor?[] inputs);
 
 /// <summary>
+/// An elementwise operation on equal-length chunks of a node's data operands (its inputs that are not constants, in
+/// input order): <paramref name="y"/> is the second one, empty when there is one.
+/// </summary>
+internal delegate void ChunkOp(ReadOnlySpan<float> x, ReadOnlySpan<float> y, Span<float> destination);
+
+/// <summary>
+/// An elementwise node's operation on chunks, for running a chain of such nodes in one pass (<see cref="FloatChain"/>).
+/// A unary op reads data only at input 0; a binary op at input 0, input 1 or both. <see cref="Bind"/> takes the node's
+/// inputs with the data operands null and the constants present, and returns the chunk operation, or null (or throws
+/// <see cref="ArgumentException"/>) when the constants are not what it computes with chunks (scalars).
+/// </summary>
+internal sealed record PointwiseOp(bool Binary, Func<Tensor?[], ChunkOp?> Bind);
+
+/// <summary>
 /// One step of a <see cref="GraphModule"/>: an operator (<see cref="OpType"/>, ONNX names) reading and writing named
 /// values. Layer nodes (convolutions, fully connected layers, batch norms) run the child module named
 /// <see cref="ModuleName"/>, so replacing that child (<see cref="Nn.Module.SetSubmodule"/>) changes what the node
@@ -54,6 +68,9 @@ public sealed class GraphNode
 
     /// <summary>The same operation on QUInt8 codes, for nodes that only move or select values; null otherwise.</summary>
     internal QuantizedKernel? CodeKernel { get; init; }
+
+    /// <summary>The node as an operation on chunks, for elementwise nodes that compute the same values chunk by chunk; null otherwise.</summary>
+    internal PointwiseOp? Pointwise { get; init; }
 
     /// <inheritdoc/>
     public override string ToString() =>

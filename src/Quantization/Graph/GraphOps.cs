@@ -62,7 +62,10 @@ internal static partial class GraphOps
 
     public delegate void SpanMap(ReadOnlySpan<float> x, Span<float> destination);
 
-    public static GraphKernel Relu() => Map((x, y) => TensorPrimitives.Max(x, 0f, y));
+    public static GraphKernel Relu() => Map(ReluMap);
+
+    /// <summary><c>y = max(x, 0)</c>.</summary>
+    public static readonly SpanMap ReluMap = (x, y) => TensorPrimitives.Max(x, 0f, y);
 
     public static GraphKernel Sigmoid() => Map(TensorPrimitives.Sigmoid);
 
@@ -75,13 +78,19 @@ internal static partial class GraphOps
     public static GraphKernel Tanh() => Map(TensorPrimitives.Tanh);
 
     /// <summary><c>y = max(0, min(1, alpha · x + beta))</c>.</summary>
-    public static GraphKernel HardSigmoid(float alpha, float beta) => Map((x, y) =>
+    public static GraphKernel HardSigmoid(float alpha, float beta) => Map(HardSigmoidMap(alpha, beta));
+
+    /// <inheritdoc cref="HardSigmoid"/>
+    public static SpanMap HardSigmoidMap(float alpha, float beta) => (x, y) =>
     {
         TensorPrimitives.Multiply(x, alpha, y);
         TensorPrimitives.Add(y, beta, y);
         TensorPrimitives.Min(y, 1f, y);
         TensorPrimitives.Max(y, 0f, y);
-    });
+    };
+
+    /// <summary>A map kernel's chunk form.</summary>
+    public static PointwiseOp UnaryPointwise(SpanMap map) => new(false, _ => (x, _, y) => map(x, y));
 
     /// <summary>
     /// <c>y = min(max(x, lo), hi)</c>; the bounds come from the attributes (opset &lt; 11) or from the optional scalar
@@ -90,13 +99,27 @@ internal static partial class GraphOps
     public static GraphKernel Clip(float min, float max) => (inputs, scope) =>
     {
         Tensor x = Required(inputs, 0);
-        float lo = inputs.Length > 1 && inputs[1] is Tensor a ? Scalar(a, "min") : min;
-        float hi = inputs.Length > 2 && inputs[2] is Tensor b ? Scalar(b, "max") : max;
+        var (lo, hi) = ClipBounds(inputs, min, max);
         Tensor y = scope.Output(x, x.Shape);
-        TensorPrimitives.Max(x.AsSpan(), lo, y.AsSpan());
-        TensorPrimitives.Min(y.AsSpan(), hi, y.AsSpan());
+        ClipSpan(x.AsSpan(), lo, hi, y.AsSpan());
         return [y];
     };
+
+    /// <summary><see cref="Clip"/>'s chunk form, for constant bounds.</summary>
+    public static PointwiseOp ClipPointwise(float min, float max) => new(false, inputs =>
+    {
+        var (lo, hi) = ClipBounds(inputs, min, max);
+        return (x, _, y) => ClipSpan(x, lo, hi, y);
+    });
+
+    private static (float Lo, float Hi) ClipBounds(Tensor?[] inputs, float min, float max) =>
+        (inputs.Length > 1 && inputs[1] is Tensor a ? Scalar(a, "min") : min, inputs.Length > 2 && inputs[2] is Tensor b ? Scalar(b, "max") : max);
+
+    private static void ClipSpan(ReadOnlySpan<float> x, float lo, float hi, Span<float> y)
+    {
+        TensorPrimitives.Max(x, lo, y);
+        TensorPrimitives.Min(y, hi, y);
+    }
 
     /// <summary>Converts values as ONNX <c>Cast</c> does for the target type.</summary>
     public static GraphKernel Cast(CastTarget target) => Map((x, y) =>
@@ -121,6 +144,27 @@ internal static partial class GraphOps
     });
 
     public static GraphKernel Add() => Binary(ElementwiseOps.Add);
+
+    /// <summary><see cref="Add"/>'s chunk form: two data operands, or one and a scalar constant.</summary>
+    public static readonly PointwiseOp AddPointwise = BinaryPointwise(TensorPrimitives.Add, c => (x, _, y) => TensorPrimitives.Add(x, c, y), c => (x, _, y) => TensorPrimitives.Add(x, c, y));
+
+    /// <inheritdoc cref="AddPointwise"/>
+    public static readonly PointwiseOp SubPointwise = BinaryPointwise(TensorPrimitives.Subtract, c => (x, _, y) => TensorPrimitives.Subtract(x, c, y), c => (x, _, y) => TensorPrimitives.Subtract(c, x, y));
+
+    /// <inheritdoc cref="AddPointwise"/>
+    public static readonly PointwiseOp MulPointwise = BinaryPointwise(TensorPrimitives.Multiply, c => (x, _, y) => TensorPrimitives.Multiply(x, c, y), c => (x, _, y) => TensorPrimitives.Multiply(x, c, y));
+
+    /// <inheritdoc cref="AddPointwise"/>
+    public static readonly PointwiseOp DivPointwise = BinaryPointwise(TensorPrimitives.Divide, c => (x, _, y) => TensorPrimitives.Divide(x, c, y), c => (x, _, y) => TensorPrimitives.Divide(c, x, y));
+
+    /// <summary>A binary op on chunks; <paramref name="right"/> and <paramref name="left"/> take a scalar constant second or first operand.</summary>
+    private static PointwiseOp BinaryPointwise(ChunkOp both, Func<float, ChunkOp> right, Func<float, ChunkOp> left) => new(true, inputs => inputs switch
+    {
+        [null, null] => both,
+        [null, { Length: 1 } b] => right(b.AsSpan()[0]),
+        [{ Length: 1 } a, null] => left(a.AsSpan()[0]),
+        _ => null,
+    });
 
     public static GraphKernel Sub() => Binary(ElementwiseOps.Sub);
 

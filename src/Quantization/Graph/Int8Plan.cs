@@ -23,7 +23,8 @@ namespace Quantization.Graph;
 /// the input's parameters: their outputs are input codes (MaxPool and Resize move them with their kernels on codes).</item>
 /// <item>Binary elementwise nodes of two quantized values, average pooling and Concat compute from the dequantized
 /// inputs and quantize their output with its calibrated parameters.</item>
-/// <item>Every other node runs FP32 on dequantized inputs.</item>
+/// <item>Every other node runs FP32 on dequantized inputs; chains of elementwise float nodes with scalar constants are
+/// computed in one pass when read (<see cref="FloatChain"/>).</item>
 /// </list>
 /// The plan holds for the layer modules it was built with; when a layer has been swapped since, the graph runs each
 /// layer between quantize and dequantize again.
@@ -50,6 +51,9 @@ internal sealed class Int8Plan
 
         /// <summary>The input's quantized tensor under the output's name.</summary>
         Alias,
+
+        /// <summary>Nothing: the output is a float elementwise function of another value (<see cref="Int8Plan.Chains"/>), computed when read.</summary>
+        Chain,
     }
 
     /// <summary>A node's step: the parameters of a quantized output; for a table, the function and its 256 output codes per channel.</summary>
@@ -65,12 +69,13 @@ internal sealed class Int8Plan
 
     private readonly Dictionary<string, Module> _layers;
 
-    private Int8Plan(Step[] steps, Dictionary<string, QuantParams> quantized, Dictionary<string, LazyValue> lazy,
+    private Int8Plan(Step[] steps, Dictionary<string, QuantParams> quantized, Dictionary<string, LazyValue> lazy, Dictionary<string, FloatChain> chains,
         Dictionary<string, QuantParams> requantized, string[][] releaseAfter, Dictionary<string, Module> layers)
     {
         Steps = steps;
         Quantized = quantized;
         Lazy = lazy;
+        Chains = chains;
         Requantized = requantized;
         ReleaseAfter = releaseAfter;
         _layers = layers;
@@ -84,6 +89,9 @@ internal sealed class Int8Plan
 
     /// <summary>The values computed by table from a quantized value when read.</summary>
     public IReadOnlyDictionary<string, LazyValue> Lazy { get; }
+
+    /// <summary>The float values computed from another value by a <see cref="FloatChain"/> when read.</summary>
+    public IReadOnlyDictionary<string, FloatChain> Chains { get; }
 
     /// <summary>
     /// The quantized values whose codes are new (layer outputs, tables, computed nodes), as opposed to those that move
@@ -187,7 +195,17 @@ internal sealed class Int8Plan
             }
         }
 
-        return new Int8Plan(steps, quantized, lazy, requantized, ReleaseSchedule(graph, steps, lazy), layers);
+        var chains = new Dictionary<string, FloatChain>();
+        for (int i = 0; i < nodes.Count; i++)
+        {
+            if (steps[i].Kind == StepKind.Float && FloatChain.Of(nodes[i], constants, chains) is { } chain)
+            {
+                steps[i] = new Step(StepKind.Chain);
+                chains[nodes[i].Outputs[0]] = chain;
+            }
+        }
+
+        return new Int8Plan(steps, quantized, lazy, chains, requantized, ReleaseSchedule(graph, steps, lazy, chains), layers);
     }
 
     /// <summary>
@@ -271,20 +289,22 @@ internal sealed class Int8Plan
         return bytes;
     }
 
-    /// <summary>Each value is dropped after the last step that reads it; a step reading a table value reads its source too.</summary>
-    private static string[][] ReleaseSchedule(GraphModule graph, Step[] steps, Dictionary<string, LazyValue> lazy)
+    /// <summary>Each value is dropped after the last step that reads it; a step reading a table or chain value reads its source too.</summary>
+    private static string[][] ReleaseSchedule(GraphModule graph, Step[] steps, Dictionary<string, LazyValue> lazy, Dictionary<string, FloatChain> chains)
     {
         var nodes = graph.Nodes;
         var lastReader = new Dictionary<string, int>();
         for (int i = 0; i < nodes.Count; i++)
         {
-            if (steps[i].Kind == StepKind.Lazy)
+            if (steps[i].Kind is StepKind.Lazy or StepKind.Chain)
                 continue;
             foreach (string name in nodes[i].Inputs.Concat(nodes[i].CapturedNames))
             {
                 lastReader[name] = i;
                 if (lazy.TryGetValue(name, out var l))
                     lastReader[l.Source] = i;
+                if (chains.TryGetValue(name, out var c))
+                    lastReader[c.Source] = i;
             }
 
             if (steps[i].Function is { } function)
@@ -297,6 +317,8 @@ internal sealed class Int8Plan
         {
             if (lazy.TryGetValue(output, out var l))
                 produced.Remove(l.Source);
+            if (chains.TryGetValue(output, out var c))
+                produced.Remove(c.Source);
         }
 
         var release = nodes.Select(_ => new List<string>()).ToArray();

@@ -87,6 +87,36 @@ public sealed class Int8ActivationTests(ITestOutputHelper output)
         Assert.Equal(perLayer.Run(x)["y"].AsSpan().ToArray(), kept.Run(x)["y"].AsSpan().ToArray());
     }
 
+    [Fact]
+    public void Elementwise_float_nodes_after_a_layer_kept_in_fp32_run_as_one_chain_with_the_same_values()
+    {
+        var samples = Samples(1, 4);
+        var options = new StaticQuantizationOptions { ExcludeNodes = ["c1"] };
+        var graph = OnnxQuantizer.QuantizeStatic(ChainNetwork().Load().ToGraphModule(), samples, options, cancellationToken: TestContext.Current.CancellationToken);
+        var perLayer = OnnxQuantizer.QuantizeStatic(ChainNetwork().Load().ToGraphModule(), samples,
+            new StaticQuantizationOptions { ExcludeNodes = ["c1"], KeepActivationsInt8 = false }, cancellationToken: TestContext.Current.CancellationToken);
+        var plan = graph.Plan!;
+        var nodes = graph.Nodes.ToList();
+        foreach (string name in new[] { "scale", "bias", "hs_add", "hs_clip", "hs_mul", "hs_div", "relu", "gate", "flip", "sum" })
+            Assert.Equal(Int8Plan.StepKind.Chain, plan.Steps[nodes.FindIndex(n => n.Name == name)].Kind);
+        // Every chain starts at the float convolution's output, whatever path it takes there.
+        Assert.All(plan.Chains.Values, c => Assert.Equal("a", c.Source));
+        Assert.Equal(10, plan.Chains["s"].Length);
+        // A per-channel constant is no scalar: that node runs on its own.
+        Assert.Equal(Int8Plan.StepKind.Float, plan.Steps[nodes.FindIndex(n => n.Name == "channel")].Kind);
+
+        // Per layer, every float node runs on its own: the outputs (the chain's end, an intermediate the graph returns,
+        // and what a quantized layer computes from the chain) are the same bit for bit.
+        foreach (var sample in Samples(100, 3))
+        {
+            var ours = graph.Run(sample);
+            var reference = perLayer.Run(sample);
+            foreach (string name in new[] { "s", "t", "y" })
+                Assert.Equal(reference[name].AsSpan().ToArray(), ours[name].AsSpan().ToArray());
+            Assert.Equal(reference["s"].Shape.ToArray(), ours["s"].Shape.ToArray());
+        }
+    }
+
     /// <summary>
     /// x [1, 4, 8, 8] → c1 (3×3 conv) → a → HardSwish as Add/Clip/Mul/Div, times a constant per channel → h → c2 (1×1) → b; r = b + h;
     /// g = GlobalAveragePool(r); m = r · HardSigmoid(g); p = MaxPool 2×2 (m); u = nearest Resize 2× (p); y = c3 (1×1) of u.
@@ -121,6 +151,46 @@ public sealed class Int8ActivationTests(ITestOutputHelper output)
         graph.Node.Add(Node("MaxPool", ["m"], ["p"], "pool", Ints("kernel_shape", 2, 2), Ints("strides", 2, 2)));
         graph.Node.Add(Node("Resize", ["p", "", "up"], ["u"], "upsample"));
         graph.Node.Add(Node("Conv", ["u", "w3"], ["y"], "c3"));
+        return Model(graph);
+    }
+
+    /// <summary>
+    /// x [1, 4, 8, 8] → c1 (3×3 conv, kept FP32) → a; t = 0.5 a + 0.25; h = HardSwish(t) as Add/Clip/Mul/Div;
+    /// s = ReLU(h) + (1 − HardSigmoid(t)), through a rank-5 constant; c = s · k (per channel) → c2 (1×1) → y. Outputs y, s, t.
+    /// </summary>
+    private static ModelProto ChainNetwork()
+    {
+        var rng = new Random(11);
+        float[] Weights(int count, float scale) => Enumerable.Range(0, count).Select(_ => (float)(rng.NextDouble() * 2 - 1) * scale).ToArray();
+        var graph = new GraphProto { Name = "chain" };
+        graph.Input.Add(Value("x", FloatType, 1, 4, 8, 8));
+        graph.Output.Add(Value("y", FloatType, 1, 6, 8, 8));
+        graph.Output.Add(Value("s", FloatType, 1, 1, 8, 8, 8));
+        graph.Output.Add(Value("t", FloatType, 1, 8, 8, 8));
+        graph.Initializer.Add(Floats("w1", [8, 4, 3, 3], Weights(8 * 4 * 9, 0.6f)));
+        graph.Initializer.Add(Floats("w2", [6, 8, 1, 1], Weights(48, 0.4f)));
+        graph.Initializer.Add(Floats("k", [8, 1, 1], Weights(8, 2f)));
+        graph.Initializer.Add(Floats("half", [1], 0.5f));
+        graph.Initializer.Add(Floats("quarter", [], 0.25f));
+        graph.Initializer.Add(Floats("three", [], 3f));
+        graph.Initializer.Add(Floats("six", [], 6f));
+        graph.Initializer.Add(Floats("zero", [], 0f));
+        graph.Initializer.Add(Floats("one", [1, 1, 1, 1, 1], 1f));
+        graph.Node.Add(Node("Conv", ["x", "w1"], ["a"], "c1", Ints("pads", 1, 1, 1, 1)));
+        graph.Node.Add(Node("Mul", ["half", "a"], ["a1"], "scale"));
+        graph.Node.Add(Node("Add", ["a1", "quarter"], ["t"], "bias"));
+        graph.Node.Add(Node("Add", ["t", "three"], ["t3"], "hs_add"));
+        graph.Node.Add(Node("Clip", ["t3", "zero", "six"], ["t3c"], "hs_clip"));
+        graph.Node.Add(Node("Mul", ["t", "t3c"], ["tm"], "hs_mul"));
+        graph.Node.Add(Node("Div", ["tm", "six"], ["h"], "hs_div"));
+        graph.Node.Add(Node("Relu", ["h"], ["r"], "relu"));
+        graph.Node.Add(Node("HardSigmoid", ["t"], ["g"], "gate"));
+        graph.Node.Add(Node("Sub", ["one", "g"], ["f"], "flip"));
+        graph.Node.Add(Node("Add", ["r", "f"], ["s"], "sum"));
+        graph.Node.Add(Node("Reshape", ["s", "shape"], ["s4"], "squeeze"));
+        graph.Node.Add(Node("Mul", ["s4", "k"], ["c"], "channel"));
+        graph.Node.Add(Node("Conv", ["c", "w2"], ["y"], "c2"));
+        graph.Initializer.Add(Raw("shape", Int64Type, [4], [.. new long[] { 1, 8, 8, 8 }.SelectMany(BitConverter.GetBytes)]));
         return Model(graph);
     }
 
