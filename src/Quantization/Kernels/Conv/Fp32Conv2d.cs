@@ -1,5 +1,8 @@
 using System.Buffers;
 using System.Numerics;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.Arm;
+using System.Runtime.Intrinsics.X86;
 using Quantization.Kernels.Gemm;
 using Quantization.Kernels.Threading;
 
@@ -13,8 +16,9 @@ namespace Quantization.Kernels.Conv;
 /// The same structure as the INT8 convolution: images go to NHWC, im2col builds rows of contiguous channel runs
 /// (none for a pointwise convolution), and the packed FP32 GEMM, with bias and activation fused, writes NHWC.
 /// Several images share one GEMM while their im2col rows fit <see cref="ColumnBudget"/> floats, so small images
-/// (MNIST, late CNN stages) still give the GEMM enough rows to split across threads. Pointwise convolutions with few
-/// input channels skip all that and sum the NCHW planes directly (<see cref="RunsDirect"/>). Depthwise convolutions take
+/// (MNIST, late CNN stages) still give the GEMM enough rows to split across threads; one image whose im2col matrix
+/// outgrows L2 goes through it by chunks instead. Pointwise convolutions with few input channels, and convolutions with
+/// small patches (a first layer on RGB), skip all that and sum the NCHW planes directly (<see cref="RunsDirect"/>). Depthwise convolutions take
 /// their own kernels (<see cref="DepthwiseConv"/>): on the NCHW planes, or on x86 across the channels of an NHWC copy.
 /// </remarks>
 internal sealed class Fp32Conv2d
@@ -25,8 +29,8 @@ internal sealed class Fp32Conv2d
     private readonly Fp32PackedB[] _groupWeights = [];
     private readonly float[]? _depthwiseWeights;
 
-    /// <summary>For a narrow pointwise convolution (see <see cref="RunsDirect"/>), the weights [out, in] as given.</summary>
-    private readonly float[]? _pointwiseWeights;
+    /// <summary>For a convolution on the NCHW planes (see <see cref="RunsDirect"/>), the weights [out, in · kernelH · kernelW] as given.</summary>
+    private readonly float[]? _directWeights;
 
     /// <summary>The depthwise weights as [tap, channel], for the channels-last kernel.</summary>
     private readonly float[]? _depthwiseTapMajor;
@@ -58,7 +62,7 @@ internal sealed class Fp32Conv2d
 
         if (RunsDirect(geometry))
         {
-            _pointwiseWeights = weights.ToArray();
+            _directWeights = weights.ToArray();
             return;
         }
 
@@ -97,11 +101,18 @@ internal sealed class Fp32Conv2d
             return;
         }
 
-        if (_pointwiseWeights is not null)
+        if (_directWeights is not null)
         {
             (float lo, float hi) = Fp32Gemm.Bounds(activation, clampMin, clampMax);
             for (int n = 0; n < batch; n++)
             {
+                if (!g.IsPointwise)
+                {
+                    SmallPatch(input.Slice(n * g.InChannels * pixels, g.InChannels * pixels), height, width, bias, lo, hi, activation != Fp32Activation.None,
+                        output.Slice(n * g.OutChannels * outPixels, g.OutChannels * outPixels), maxThreads);
+                    continue;
+                }
+
                 PointwiseDirect(input.Slice(n * g.InChannels * pixels, g.InChannels * pixels), pixels, bias, lo, hi, activation != Fp32Activation.None,
                     output.Slice(n * g.OutChannels * pixels, g.OutChannels * pixels), maxThreads);
             }
@@ -110,10 +121,12 @@ internal sealed class Fp32Conv2d
         }
 
         int rowLength = g.IsPointwise ? g.InChannels : g.PatchSize;
-        int chunk = Math.Clamp(ColumnBudget / Math.Max(1, outPixels * rowLength), 1, batch);
+        // An image whose im2col matrix outgrows L2 goes through it by chunks of rows instead.
+        bool byChunks = !g.IsPointwise && (long)outPixels * g.PatchSize > ChunkFloats;
+        int chunk = byChunks ? 1 : Math.Clamp(ColumnBudget / Math.Max(1, outPixels * rowLength), 1, batch);
         float[] hwc = ArrayPool<float>.Shared.Rent(chunk * pixels * g.InChannels);
         float[] nhwc = ArrayPool<float>.Shared.Rent(chunk * outPixels * g.OutChannels);
-        float[]? columns = !g.IsPointwise ? ArrayPool<float>.Shared.Rent(chunk * outPixels * g.PatchSize) : null;
+        float[]? columns = !g.IsPointwise && !byChunks ? ArrayPool<float>.Shared.Rent(chunk * outPixels * g.PatchSize) : null;
         try
         {
             for (int n0 = 0; n0 < batch; n0 += chunk)
@@ -125,7 +138,10 @@ internal sealed class Fp32Conv2d
                         hwc.AsSpan(n * pixels * g.InChannels, pixels * g.InChannels));
                 }
 
-                Grouped(hwc, images, height, width, columns, bias, activation, clampMin, clampMax, nhwc, maxThreads);
+                if (byChunks)
+                    Patches(hwc, height, width, bias, activation, clampMin, clampMax, nhwc, maxThreads);
+                else
+                    Grouped(hwc, images, height, width, columns, bias, activation, clampMin, clampMax, nhwc, maxThreads);
 
                 for (int n = 0; n < images; n++)
                 {
@@ -176,11 +192,170 @@ internal sealed class Fp32Conv2d
     }
 
     /// <summary>
+    /// One image's im2col and GEMM by chunks of output pixels whose rows stay in L2, chunks spread over the threads, as
+    /// <see cref="Int8Conv2d"/> does: built whole, the first layer of a 640×640 detector (3 -> 16 channels, 3×3, stride 2)
+    /// has an 11 MB im2col matrix, written and read back through memory.
+    /// </summary>
+    private unsafe void Patches(float[] hwc, int height, int width, ReadOnlySpan<float> bias, Fp32Activation activation,
+        float clampMin, float clampMax, float[] nhwc, int maxThreads)
+    {
+        var g = Geometry;
+        int outPixels = g.OutputHeight(height) * g.OutputWidth(width), cog = g.OutChannelsPerGroup, patch = g.PatchSize;
+        int chunkRows = Math.Max(1, ChunkFloats / patch / Fp32Gemm.RowBlock) * Fp32Gemm.RowBlock;
+        int chunks = (outPixels + chunkRows - 1) / chunkRows;
+        fixed (float* b = bias)
+        {
+            nint biasAddress = (nint)b;
+            int biasLength = bias.Length;
+            KernelParallel.For(g.Groups * chunks, (long)outPixels * patch * g.OutChannels, task =>
+            {
+                int group = task / chunks, first = task % chunks * chunkRows, rows = Math.Min(chunkRows, outPixels - first);
+                float[] columns = ArrayPool<float>.Shared.Rent(rows * patch);
+                ConvLayout.Im2Col<float>(hwc.AsSpan(0, height * width * g.InChannels), height, width, group, g, 0f, first, rows, columns);
+                var groupBias = biasLength == 0 ? default : new ReadOnlySpan<float>((float*)biasAddress + group * cog, cog);
+                Fp32Gemm.Multiply(columns.AsSpan(0, rows * patch), rows, patch, _groupWeights[group], groupBias,
+                    nhwc.AsSpan(first * g.OutChannels + group * cog, (rows - 1) * g.OutChannels + cog), g.OutChannels, activation, clampMin, clampMax, maxThreads: 1);
+                ArrayPool<float>.Shared.Return(columns);
+            }, maxThreads);
+        }
+    }
+
+    /// <summary>The im2col floats of one chunk: 192 KB, well within a core's L2 beside the packed weights.</summary>
+    private const int ChunkFloats = 48 * 1024;
+
+    /// <summary>Splits a row into its even columns (to <paramref name="evens"/>) and odd columns (to <paramref name="odds"/>).</summary>
+    private static unsafe void Deinterleave(float* row, int width, float* evens, float* odds)
+    {
+        int i = 0;
+        if (Avx2.IsSupported)
+        {
+            for (; i + 16 <= width; i += 16)
+            {
+                var a = Avx.LoadVector256(row + i);
+                var b = Avx.LoadVector256(row + i + 8);
+                // Within lanes: [a0 a2 b0 b2 | a4 a6 b4 b6]; the 64-bit permute puts a's pairs before b's.
+                Avx.Store(evens + i / 2, Avx2.Permute4x64(Avx.Shuffle(a, b, 0b10_00_10_00).AsDouble(), 0b11_01_10_00).AsSingle());
+                Avx.Store(odds + i / 2, Avx2.Permute4x64(Avx.Shuffle(a, b, 0b11_01_11_01).AsDouble(), 0b11_01_10_00).AsSingle());
+            }
+        }
+        else if (AdvSimd.Arm64.IsSupported)
+        {
+            for (; i + 8 <= width; i += 8)
+            {
+                var a = AdvSimd.LoadVector128(row + i);
+                var b = AdvSimd.LoadVector128(row + i + 4);
+                AdvSimd.Store(evens + i / 2, AdvSimd.Arm64.UnzipEven(a, b));
+                AdvSimd.Store(odds + i / 2, AdvSimd.Arm64.UnzipOdd(a, b));
+            }
+        }
+
+        for (; i < width; i++)
+        {
+            if (i % 2 == 0)
+                evens[i / 2] = row[i];
+            else
+                odds[i / 2] = row[i];
+        }
+    }
+
+    /// <summary>
     /// Pointwise convolutions with few input channels (32 or fewer, no groups) run on the NCHW planes directly: an
     /// output plane is a weighted sum of the input planes, so there is nothing to transpose, and with so short a K the
     /// two layout changes around the GEMM cost more than the GEMM (16 -> 32 channels at 320×320, one thread: 4.3 -> 3.3 ms).
+    /// So do other convolutions without groups whose patch has 32 or fewer taps (<see cref="SmallPatch"/>).
     /// </summary>
-    private static bool RunsDirect(Conv2dGeometry g) => g.IsPointwise && g.Groups == 1 && g.InChannels <= 32 && Vector.IsHardwareAccelerated;
+    private static bool RunsDirect(Conv2dGeometry g) =>
+        g.Groups == 1 && (g.IsPointwise ? g.InChannels : g.PatchSize) <= 32 && Vector.IsHardwareAccelerated;
+
+    /// <summary>
+    /// A convolution with a small patch (32 or fewer taps over all input channels: a network's first layer on RGB) on the
+    /// NCHW planes, one output row at a time: each tap is a row of one input channel, shifted by the tap's column and
+    /// read at the stride, so the output row is a weighted sum of <see cref="Geometry"/>.PatchSize tap rows, written in
+    /// place. Strided input rows are split into their column phases first, so every tap row is contiguous. Its im2col
+    /// matrix would be 9× the input; 3 -> 16 channels, 3×3, stride 2 at 640×640, one thread: 6.3 -> 1.9 ms.
+    /// </summary>
+    private unsafe void SmallPatch(ReadOnlySpan<float> input, int height, int width, ReadOnlySpan<float> bias, float lo, float hi, bool clamp, Span<float> output, int maxThreads)
+    {
+        var g = Geometry;
+        int oh = g.OutputHeight(height), ow = g.OutputWidth(width), ci = g.InChannels, co = g.OutChannels, kh = g.KernelH, kw = g.KernelW;
+        int sw = g.StrideW, padded = width + g.PadLeft + g.PadRight, phase = (padded + sw - 1) / sw, rowFloats = sw * phase;
+        float[] weights = _directWeights!;
+        var biases = new float[co];
+        bias.CopyTo(biases);
+        // Rows per task: about 16K output values, so tasks stay many and short.
+        int rowsPerTask = Math.Max(1, (16 << 10) / (ow * co)), tasks = (oh + rowsPerTask - 1) / rowsPerTask;
+        fixed (float* px = input)
+        fixed (float* py = output)
+        {
+            nint x = (nint)px, y = (nint)py;
+            KernelParallel.For(tasks, (long)oh * ow * co * g.PatchSize, task =>
+            {
+                // The phases of the ci × kh input rows one output row reads.
+                float[] rows = ArrayPool<float>.Shared.Rent(ci * kh * rowFloats);
+                float** taps = stackalloc float*[g.PatchSize];
+                fixed (float* buffer = rows)
+                {
+                    for (int oy = task * rowsPerTask, end = Math.Min(oh, oy + rowsPerTask); oy < end; oy++)
+                    {
+                        for (int c = 0; c < ci; c++)
+                        {
+                            for (int ky = 0; ky < kh; ky++)
+                            {
+                                int iy = oy * g.StrideH + ky * g.DilationH - g.PadTop;
+                                float* target = buffer + (c * kh + ky) * rowFloats;
+                                if ((uint)iy >= (uint)height)
+                                    new Span<float>(target, rowFloats).Clear();
+                                else
+                                    Phases((float*)x + ((long)c * height + iy) * width, width, g.PadLeft, sw, phase, target);
+                                for (int kx = 0; kx < kw; kx++)
+                                {
+                                    int offset = kx * g.DilationW;
+                                    taps[(c * kh + ky) * kw + kx] = target + offset % sw * phase + offset / sw;
+                                }
+                            }
+                        }
+
+                        for (int o = 0; o < co; o += 4)
+                            Channels(taps, 0, ow, o, Math.Min(4, co - o), g.PatchSize, weights, biases, lo, hi, clamp, (float*)y + (long)oy * ow, (long)oh * ow);
+                    }
+                }
+
+                ArrayPool<float>.Shared.Return(rows);
+            }, maxThreads);
+        }
+    }
+
+    /// <summary>
+    /// An input row, padded with zeros, as <paramref name="stride"/> phases of <paramref name="phase"/> values each:
+    /// element j of the padded row goes to phase j mod stride, position j / stride.
+    /// </summary>
+    private static unsafe void Phases(float* row, int width, int padLeft, int stride, int phase, float* target)
+    {
+        var all = new Span<float>(target, stride * phase);
+        if (stride == 1)
+        {
+            all.Clear();
+            new ReadOnlySpan<float>(row, width).CopyTo(all[padLeft..]);
+            return;
+        }
+
+        all.Clear();
+        if (stride == 2)
+        {
+            // Even columns i = 2m sit at padded position 2m + padLeft, odd ones one further.
+            Deinterleave(row, width, target + padLeft % 2 * phase + padLeft / 2, target + (padLeft + 1) % 2 * phase + (padLeft + 1) / 2);
+            return;
+        }
+
+        // Padded position j = i + padLeft, walked as (phase r, position q) without a division per element.
+        int r = padLeft % stride, q = padLeft / stride;
+        for (int i = 0; i < width; i++)
+        {
+            target[r * phase + q] = row[i];
+            if (++r == stride)
+                (r, q) = (0, q + 1);
+        }
+    }
 
     /// <summary>
     /// <c>y[o] = act(bias[o] + Σ_c w[o, c] x[c])</c> over runs of pixels: four output channels and two vectors of
@@ -191,7 +366,7 @@ internal sealed class Fp32Conv2d
         var g = Geometry;
         int ci = g.InChannels, co = g.OutChannels;
         const int Run = 1024;
-        float[] weights = _pointwiseWeights!;
+        float[] weights = _directWeights!;
         var biases = new float[co];
         bias.CopyTo(biases);
         fixed (float* px = input)
@@ -201,46 +376,56 @@ internal sealed class Fp32Conv2d
             KernelParallel.For((pixels + Run - 1) / Run, (long)pixels * ci * co, run =>
             {
                 int p0 = run * Run, p1 = Math.Min(pixels, p0 + Run);
+                float** planes = stackalloc float*[ci];
+                for (int c = 0; c < ci; c++)
+                    planes[c] = (float*)x + (long)c * pixels;
                 for (int o = 0; o < co; o += 4)
-                    Channels((float*)x, pixels, p0, p1, o, Math.Min(4, co - o), ci, weights, biases, lo, hi, clamp, (float*)y);
+                    Channels(planes, p0, p1, o, Math.Min(4, co - o), ci, weights, biases, lo, hi, clamp, (float*)y, pixels);
             }, maxThreads);
         }
     }
 
-    /// <summary>Output channels [o, o + count) (count ≤ 4) over pixels [p0, p1).</summary>
-    private static unsafe void Channels(float* x, int pixels, int p0, int p1, int o, int count, int ci, float[] weights, float[] bias, float lo, float hi, bool clamp, float* y)
+    /// <summary>
+    /// Output channels [o, o + count) (count ≤ 4) over pixels [p0, p1): <c>y[k · yStride + p] = act(bias[k] + Σ_c
+    /// w[k, c] · planes[c][p])</c> for k in that range, with <paramref name="ci"/> input planes.
+    /// </summary>
+    private static unsafe void Channels(float** planes, int p0, int p1, int o, int count, int ci, float[] weights, float[] bias, float lo, float hi, bool clamp, float* y, long yStride)
     {
         int lanes = Vector<float>.Count, p = p0;
         var vlo = new Vector<float>(lo);
         var vhi = new Vector<float>(hi);
         if (count == 4)
         {
-            for (; p + 2 * lanes <= p1; p += 2 * lanes)
+            fixed (float* w0 = &weights[o * ci])
             {
-                Vector<float> a0 = new(bias[o]), a1 = a0, b0 = new(bias[o + 1]), b1 = b0, c0 = new(bias[o + 2]), c1 = c0, d0 = new(bias[o + 3]), d1 = d0;
-                for (int c = 0; c < ci; c++)
+                float* w1 = w0 + ci, w2 = w1 + ci, w3 = w2 + ci;
+                for (; p + 2 * lanes <= p1; p += 2 * lanes)
                 {
-                    float* plane = x + (long)c * pixels + p;
-                    var x0 = Vector.Load(plane);
-                    var x1 = Vector.Load(plane + lanes);
-                    var w = new Vector<float>(weights[o * ci + c]);
-                    a0 = Vector.FusedMultiplyAdd(w, x0, a0);
-                    a1 = Vector.FusedMultiplyAdd(w, x1, a1);
-                    w = new Vector<float>(weights[(o + 1) * ci + c]);
-                    b0 = Vector.FusedMultiplyAdd(w, x0, b0);
-                    b1 = Vector.FusedMultiplyAdd(w, x1, b1);
-                    w = new Vector<float>(weights[(o + 2) * ci + c]);
-                    c0 = Vector.FusedMultiplyAdd(w, x0, c0);
-                    c1 = Vector.FusedMultiplyAdd(w, x1, c1);
-                    w = new Vector<float>(weights[(o + 3) * ci + c]);
-                    d0 = Vector.FusedMultiplyAdd(w, x0, d0);
-                    d1 = Vector.FusedMultiplyAdd(w, x1, d1);
-                }
+                    Vector<float> a0 = new(bias[o]), a1 = a0, b0 = new(bias[o + 1]), b1 = b0, c0 = new(bias[o + 2]), c1 = c0, d0 = new(bias[o + 3]), d1 = d0;
+                    for (int c = 0; c < ci; c++)
+                    {
+                        float* plane = planes[c] + p;
+                        var x0 = Vector.Load(plane);
+                        var x1 = Vector.Load(plane + lanes);
+                        var w = new Vector<float>(w0[c]);
+                        a0 = Vector.FusedMultiplyAdd(w, x0, a0);
+                        a1 = Vector.FusedMultiplyAdd(w, x1, a1);
+                        w = new Vector<float>(w1[c]);
+                        b0 = Vector.FusedMultiplyAdd(w, x0, b0);
+                        b1 = Vector.FusedMultiplyAdd(w, x1, b1);
+                        w = new Vector<float>(w2[c]);
+                        c0 = Vector.FusedMultiplyAdd(w, x0, c0);
+                        c1 = Vector.FusedMultiplyAdd(w, x1, c1);
+                        w = new Vector<float>(w3[c]);
+                        d0 = Vector.FusedMultiplyAdd(w, x0, d0);
+                        d1 = Vector.FusedMultiplyAdd(w, x1, d1);
+                    }
 
-                Store(a0, a1, y + (long)o * pixels + p);
-                Store(b0, b1, y + (long)(o + 1) * pixels + p);
-                Store(c0, c1, y + (long)(o + 2) * pixels + p);
-                Store(d0, d1, y + (long)(o + 3) * pixels + p);
+                    Store(a0, a1, y + o * yStride + p);
+                    Store(b0, b1, y + (o + 1) * yStride + p);
+                    Store(c0, c1, y + (o + 2) * yStride + p);
+                    Store(d0, d1, y + (o + 3) * yStride + p);
+                }
             }
         }
 
@@ -251,8 +436,8 @@ internal sealed class Fp32Conv2d
             {
                 float sum = bias[o + k];
                 for (int c = 0; c < ci; c++)
-                    sum = MathF.FusedMultiplyAdd(weights[(o + k) * ci + c], x[(long)c * pixels + q], sum);
-                y[(long)(o + k) * pixels + q] = clamp ? MathF.Min(MathF.Max(sum, lo), hi) : sum;
+                    sum = MathF.FusedMultiplyAdd(weights[(o + k) * ci + c], planes[c][q], sum);
+                y[(o + k) * yStride + q] = clamp ? MathF.Min(MathF.Max(sum, lo), hi) : sum;
             }
         }
 

@@ -46,6 +46,12 @@ public class Int8Conv2dTests
         // Images im2col takes in several chunks (the last one short), without and with groups.
         yield return (new Conv2dGeometry(64, 24, 3, 3, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1), 17, 20);
         yield return (new Conv2dGeometry(64, 32, 3, 3, StrideH: 1, StrideW: 1, Groups: 2), 31, 30);
+        // Small patches (FP32 runs them on the planes): stride 2 over rows long enough for vectors, with an even and an odd
+        // left padding (the phases swap), stride 3 with dilation, output channels past a multiple of 4.
+        yield return (new Conv2dGeometry(3, 16, 3, 3, StrideH: 2, StrideW: 2, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1), 9, 41);
+        yield return (new Conv2dGeometry(1, 5, 5, 5, StrideH: 2, StrideW: 2, PadTop: 2, PadLeft: 2, PadBottom: 1, PadRight: 1), 6, 40);
+        yield return (new Conv2dGeometry(2, 6, 3, 3, StrideH: 1, StrideW: 3, PadTop: 0, PadLeft: 2, PadBottom: 1, PadRight: 1, DilationW: 2), 5, 70);
+        yield return (new Conv2dGeometry(3, 8, 3, 3, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1), 4, 35);
         // Channels-last depthwise (x86): three vectors and a tail of channels, strided, asymmetric padding.
         yield return (new Conv2dGeometry(37, 37, 3, 3, StrideH: 2, StrideW: 2, PadTop: 1, PadLeft: 0, PadBottom: 2, PadRight: 1, Groups: 37), 9, 10);
     }
