@@ -22,7 +22,8 @@ namespace Quantization.Graph;
 /// <item>Data-movement nodes (Reshape, Flatten, Squeeze, Unsqueeze, Transpose, MaxPool, nearest Resize, Identity) keep
 /// the input's parameters: their outputs are input codes (MaxPool and Resize move them with their kernels on codes).</item>
 /// <item>Binary elementwise nodes of two quantized values, average pooling and Concat compute from the dequantized
-/// inputs and quantize their output with its calibrated parameters.</item>
+/// inputs and quantize their output with its calibrated parameters, unless only float nodes read it or the graph returns
+/// it: then it stays FP32.</item>
 /// <item>Every other node runs FP32 on dequantized inputs; chains of elementwise float nodes with scalar constants are
 /// computed in one pass when read (<see cref="FloatChain"/>).</item>
 /// </list>
@@ -192,6 +193,28 @@ internal sealed class Int8Plan
             {
                 steps[i] = new Step(StepKind.Compute, p);
                 quantized[output] = requantized[output] = p;
+            }
+        }
+
+        // A value computed anew that only float steps read (or the graph returns) stays float: quantizing it would add
+        // error and save nothing. Consumers first, so a chain of such steps (Add then Mul) goes float as a whole.
+        var readers = new Dictionary<string, List<int>>();
+        for (int i = 0; i < nodes.Count; i++)
+        {
+            foreach (string name in nodes[i].Inputs.Concat(nodes[i].CapturedNames))
+                (readers.TryGetValue(name, out var list) ? list : readers[name] = []).Add(i);
+        }
+
+        for (int i = nodes.Count - 1; i >= 0; i--)
+        {
+            if (steps[i].Kind != StepKind.Compute || MovementOps.Contains(nodes[i].OpType))
+                continue;
+            string output = nodes[i].Outputs[0];
+            if (readers.GetValueOrDefault(output, []).All(r => steps[r].Kind == StepKind.Float))
+            {
+                steps[i] = new Step(StepKind.Float);
+                quantized.Remove(output);
+                requantized.Remove(output);
             }
         }
 

@@ -41,6 +41,9 @@ public sealed class Int8ActivationTests(ITestOutputHelper output)
         Assert.DoesNotContain("p", plan.Requantized.Keys);
         Assert.DoesNotContain("u", plan.Requantized.Keys);
         Assert.All(new[] { "a", "h", "b", "r", "g", "m", "p", "u", "y" }, v => Assert.Contains(v, plan.Quantized.Keys));
+        // A value only the caller reads is not quantized anew: the difference runs in FP32 on the dequantized operands.
+        Assert.Equal(Int8Plan.StepKind.Float, kinds["difference"]);
+        Assert.DoesNotContain("z", plan.Quantized.Keys);
 
         using var stream = new MemoryStream();
         OnnxExporter.SaveQdq(model, graph, stream);
@@ -50,9 +53,11 @@ public sealed class Int8ActivationTests(ITestOutputHelper output)
         foreach (var sample in Samples(100, 4))
         {
             var x = sample["x"];
-            float[] ours = graph.Run(sample)["y"].AsSpan().ToArray();
+            var run = graph.Run(sample);
+            float[] ours = run["y"].AsSpan().ToArray();
             using var results = session.Run([NamedOnnxValue.CreateFromTensor("x", new DenseTensor<float>(x.AsSpan().ToArray(), x.Shape.ToArray()))]);
-            float[] ort = results[0].AsTensor<float>().ToArray();
+            float[] ort = results.First(r => r.Name == "y").AsTensor<float>().ToArray();
+            Assert.Equal(results.First(r => r.Name == "z").AsTensor<float>().ToArray(), run["z"].AsSpan().ToArray());
             Assert.Equal(ort.Length, ours.Length);
             for (int i = 0; i < ort.Length; i++)
             {
@@ -119,7 +124,8 @@ public sealed class Int8ActivationTests(ITestOutputHelper output)
 
     /// <summary>
     /// x [1, 4, 8, 8] → c1 (3×3 conv) → a → HardSwish as Add/Clip/Mul/Div, times a constant per channel → h → c2 (1×1) → b; r = b + h;
-    /// g = GlobalAveragePool(r); m = r · HardSigmoid(g); p = MaxPool 2×2 (m); u = nearest Resize 2× (p); y = c3 (1×1) of u.
+    /// g = GlobalAveragePool(r); m = r · HardSigmoid(g); p = MaxPool 2×2 (m); u = nearest Resize 2× (p); y = c3 (1×1) of u;
+    /// z = b − h, which only the caller reads.
     /// </summary>
     private static ModelProto Network()
     {
@@ -151,6 +157,8 @@ public sealed class Int8ActivationTests(ITestOutputHelper output)
         graph.Node.Add(Node("MaxPool", ["m"], ["p"], "pool", Ints("kernel_shape", 2, 2), Ints("strides", 2, 2)));
         graph.Node.Add(Node("Resize", ["p", "", "up"], ["u"], "upsample"));
         graph.Node.Add(Node("Conv", ["u", "w3"], ["y"], "c3"));
+        graph.Output.Add(Value("z", FloatType, 1, 8, 8, 8));
+        graph.Node.Add(Node("Sub", ["b", "h"], ["z"], "difference"));
         return Model(graph);
     }
 
