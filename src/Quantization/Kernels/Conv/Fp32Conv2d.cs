@@ -18,8 +18,9 @@ namespace Quantization.Kernels.Conv;
 /// Several images share one GEMM while their im2col rows fit <see cref="ColumnBudget"/> floats, so small images
 /// (MNIST, late CNN stages) still give the GEMM enough rows to split across threads; one image whose im2col matrix
 /// outgrows L2 goes through it by chunks instead. Pointwise convolutions with few input channels, and convolutions with
-/// small patches (a first layer on RGB), skip all that and sum the NCHW planes directly (<see cref="RunsDirect"/>). Depthwise convolutions take
-/// their own kernels (<see cref="DepthwiseConv"/>): on the NCHW planes, or on x86 across the channels of an NHWC copy.
+/// small patches (a first layer on RGB), skip all that and sum the NCHW planes directly (<see cref="RunsDirect"/>).
+/// Depthwise convolutions take their own kernels (<see cref="DepthwiseConv"/>): on the NCHW planes, or on x86 across the
+/// channels of an NHWC copy.
 /// </remarks>
 internal sealed class Fp32Conv2d
 {
@@ -223,6 +224,55 @@ internal sealed class Fp32Conv2d
     /// <summary>The im2col floats of one chunk: 192 KB, well within a core's L2 beside the packed weights.</summary>
     private const int ChunkFloats = 48 * 1024;
 
+    /// <summary>
+    /// <see cref="Channels"/>' four-channel loop in 512-bit vectors (twice the pixels per instruction where the CPU has
+    /// AVX-512; <see cref="Vector{T}"/> stays 256 bits there): pixels from <paramref name="p"/> on in runs of 32; returns
+    /// where it stopped.
+    /// </summary>
+    private static unsafe int Channels512(float** planes, int p, int p1, int ci, float* w0, float* w1, float* w2, float* w3, ReadOnlySpan<float> bias,
+        float lo, float hi, bool clamp, float* y, long yStride)
+    {
+        const int Lanes = 16;
+        var vlo = Vector512.Create(lo);
+        var vhi = Vector512.Create(hi);
+        for (; p + 2 * Lanes <= p1; p += 2 * Lanes)
+        {
+            Vector512<float> a0 = Vector512.Create(bias[0]), a1 = a0, b0 = Vector512.Create(bias[1]), b1 = b0;
+            Vector512<float> c0 = Vector512.Create(bias[2]), c1 = c0, d0 = Vector512.Create(bias[3]), d1 = d0;
+            for (int c = 0; c < ci; c++)
+            {
+                float* plane = planes[c] + p;
+                var x0 = Vector512.Load(plane);
+                var x1 = Vector512.Load(plane + Lanes);
+                var w = Vector512.Create(w0[c]);
+                a0 = Vector512.FusedMultiplyAdd(w, x0, a0);
+                a1 = Vector512.FusedMultiplyAdd(w, x1, a1);
+                w = Vector512.Create(w1[c]);
+                b0 = Vector512.FusedMultiplyAdd(w, x0, b0);
+                b1 = Vector512.FusedMultiplyAdd(w, x1, b1);
+                w = Vector512.Create(w2[c]);
+                c0 = Vector512.FusedMultiplyAdd(w, x0, c0);
+                c1 = Vector512.FusedMultiplyAdd(w, x1, c1);
+                w = Vector512.Create(w3[c]);
+                d0 = Vector512.FusedMultiplyAdd(w, x0, d0);
+                d1 = Vector512.FusedMultiplyAdd(w, x1, d1);
+            }
+
+            Store(a0, a1, y + p);
+            Store(b0, b1, y + yStride + p);
+            Store(c0, c1, y + 2 * yStride + p);
+            Store(d0, d1, y + 3 * yStride + p);
+        }
+
+        return p;
+
+        void Store(Vector512<float> first, Vector512<float> second, float* target)
+        {
+            (clamp ? Vector512.Min(Vector512.Max(first, vlo), vhi) : first).Store(target);
+            (clamp ? Vector512.Min(Vector512.Max(second, vlo), vhi) : second).Store(target + Lanes);
+        }
+    }
+
     /// <summary>Splits a row into its even columns (to <paramref name="evens"/>) and odd columns (to <paramref name="odds"/>).</summary>
     private static unsafe void Deinterleave(float* row, int width, float* evens, float* odds)
     {
@@ -259,20 +309,22 @@ internal sealed class Fp32Conv2d
     }
 
     /// <summary>
-    /// Pointwise convolutions with few input channels (32 or fewer, no groups) run on the NCHW planes directly: an
-    /// output plane is a weighted sum of the input planes, so there is nothing to transpose, and with so short a K the
-    /// two layout changes around the GEMM cost more than the GEMM (16 -> 32 channels at 320×320, one thread: 4.3 -> 3.3 ms).
-    /// So do other convolutions without groups whose patch has 32 or fewer taps (<see cref="SmallPatch"/>).
+    /// Pointwise convolutions with few input channels (32 or fewer, no groups; 192 or fewer with 512-bit vectors) run on
+    /// the NCHW planes directly: an output plane is a weighted sum of the input planes, so there is nothing to transpose,
+    /// and with so short a K the two single-threaded layout changes around the GEMM cost more than the GEMM (16 -> 32
+    /// channels at 320×320, one thread: 4.3 -> 3.3 ms; with 512-bit vectors, one / two threads, 48 -> 48 at 160×160 2.1 ->
+    /// 1.6 / 2.4 -> 0.9 ms, 192 -> 192 at 40×40 0.80 -> 0.73 / 0.81 -> 0.49 ms; 384 -> 384 at 20×20 is faster as a GEMM,
+    /// 0.70 against 1.0 ms). So do other convolutions without groups whose patch has 32 or fewer taps (<see cref="SmallPatch"/>).
     /// </summary>
     private static bool RunsDirect(Conv2dGeometry g) =>
-        g.Groups == 1 && (g.IsPointwise ? g.InChannels : g.PatchSize) <= 32 && Vector.IsHardwareAccelerated;
+        g.Groups == 1 && Vector.IsHardwareAccelerated && (g.IsPointwise ? g.InChannels <= (Vector512.IsHardwareAccelerated ? 192 : 32) : g.PatchSize <= 32);
 
     /// <summary>
     /// A convolution with a small patch (32 or fewer taps over all input channels: a network's first layer on RGB) on the
     /// NCHW planes, one output row at a time: each tap is a row of one input channel, shifted by the tap's column and
     /// read at the stride, so the output row is a weighted sum of <see cref="Geometry"/>.PatchSize tap rows, written in
     /// place. Strided input rows are split into their column phases first, so every tap row is contiguous. Its im2col
-    /// matrix would be 9× the input; 3 -> 16 channels, 3×3, stride 2 at 640×640, one thread: 6.3 -> 1.9 ms.
+    /// matrix would be 9× the input; 3 -> 16 channels, 3×3, stride 2 at 640×640, one thread: 6.3 -> 1.0 ms.
     /// </summary>
     private unsafe void SmallPatch(ReadOnlySpan<float> input, int height, int width, ReadOnlySpan<float> bias, float lo, float hi, bool clamp, Span<float> output, int maxThreads)
     {
@@ -399,6 +451,8 @@ internal sealed class Fp32Conv2d
             fixed (float* w0 = &weights[o * ci])
             {
                 float* w1 = w0 + ci, w2 = w1 + ci, w3 = w2 + ci;
+                if (Vector512.IsHardwareAccelerated)
+                    p = Channels512(planes, p, p1, ci, w0, w1, w2, w3, bias.AsSpan(o, 4), lo, hi, clamp, y + o * yStride, yStride);
                 for (; p + 2 * lanes <= p1; p += 2 * lanes)
                 {
                     Vector<float> a0 = new(bias[o]), a1 = a0, b0 = new(bias[o + 1]), b1 = b0, c0 = new(bias[o + 2]), c1 = c0, d0 = new(bias[o + 3]), d1 = d0;

@@ -43,6 +43,8 @@ public class Int8Conv2dTests
         yield return (new Conv2dGeometry(2, 2, 3, 3, StrideH: 2, StrideW: 3, Groups: 2), 5, 50);
         // A pointwise layer with few input channels over enough pixels for whole vectors, and output channels past a multiple of 4.
         yield return (new Conv2dGeometry(5, 11, 1, 1), 7, 9);
+        // Pointwise over runs of 32 pixels (512-bit vectors), then 16, then single pixels.
+        yield return (new Conv2dGeometry(40, 9, 1, 1), 5, 10);
         // Images im2col takes in several chunks (the last one short), without and with groups.
         yield return (new Conv2dGeometry(64, 24, 3, 3, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1), 17, 20);
         yield return (new Conv2dGeometry(64, 32, 3, 3, StrideH: 1, StrideW: 1, Groups: 2), 31, 30);
