@@ -96,6 +96,12 @@ internal static class Int8Steps
         for (int p = 0; p < planes; p++)
             Decode(plane, p, factors.AsSpan(p, 1));
         var codes = TensorArena.RentBytes(full.Codes.Length);
+        if (size >= MinTablePlane)
+        {
+            PlaneTables(op, full, factors, size, bIsPlane, output, codes);
+            return QuantizedTensor.Wrap(codes, full.Codes.Shape.ToArray(), output);
+        }
+
         Span<float> x = stackalloc float[Chunk];
         Span<float> y = stackalloc float[Chunk];
         for (int p = 0; p < planes; p++)
@@ -121,6 +127,52 @@ internal static class Int8Steps
         }
 
         return QuantizedTensor.Wrap(codes, full.Codes.Shape.ToArray(), output);
+    }
+
+    /// <summary>Planes at least this long go through a byte table of their own instead of decoding every code.</summary>
+    private const int MinTablePlane = 128;
+
+    /// <summary>
+    /// <see cref="PlaneBroadcast"/> by tables: within a plane the result is a function of the code alone, so the 256
+    /// possible codes are decoded, combined with the plane's factor and quantized, exactly as element by element, and the
+    /// plane's codes are looked up (a squeeze-and-excitation scale over 160×160 planes: one lookup per code instead of a
+    /// decode, a multiply and a quantize).
+    /// </summary>
+    private static void PlaneTables(string op, Operand full, float[] factors, int size, bool bIsPlane, QuantParams output, byte[] codes)
+    {
+        Span<float> grid = stackalloc float[256];
+        Span<float> factor = stackalloc float[256];
+        Span<byte> table = stackalloc byte[256];
+        Span<byte> all = stackalloc byte[256];
+        for (int q = 0; q < 256; q++)
+            all[q] = (byte)q;
+        var source = full.Codes.AsUInt8Span();
+        for (int p = 0; p < factors.Length; p++)
+        {
+            if (full.Function is { } function)
+            {
+                int channel = function.Channels == 1 ? 0 : p * size / Int8Plan.PlaneSize(full.Codes.Shape, function) % function.Channels;
+                function.Table.AsSpan(channel * 256, 256).CopyTo(grid);
+            }
+            else
+            {
+                QuantizeKernels.DequantizeUInt8(all, full.Codes.QParams.Scale, full.Codes.QParams.ZeroPoint, grid);
+            }
+
+            factor.Fill(factors[p]);
+            if (bIsPlane)
+            {
+                Apply(op, grid, factor);
+            }
+            else
+            {
+                Apply(op, factor, grid);
+                factor.CopyTo(grid);
+            }
+
+            QuantizeKernels.QuantizeToUInt8(grid, output.Scale, output.ZeroPoint, 0, 255, RoundingConvention.Onnx, table);
+            ByteLookup.Apply(table, source.Slice(p * size, size), codes.AsSpan(p * size, size));
+        }
     }
 
     /// <summary><paramref name="x"/> = x op y, elementwise in FP32 as the float kernels compute it.</summary>

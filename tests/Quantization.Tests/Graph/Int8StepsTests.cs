@@ -29,15 +29,19 @@ public sealed class Int8StepsTests
         Assert.Equal(shape, actual.Shape.ToArray());
     }
 
+    // Planes of 630 codes go through a byte table per plane, planes of 20 element by element.
     [Theory]
-    [InlineData("Mul", true)]
-    [InlineData("Mul", false)]
-    [InlineData("Sub", true)]
-    [InlineData("Div", false)]
-    public void One_value_per_plane_broadcasts_in_either_operand(string op, bool planeSecond)
+    [InlineData("Mul", true, 70, true)]
+    [InlineData("Mul", false, 70, true)]
+    [InlineData("Mul", true, 70, false)]
+    [InlineData("Sub", true, 70, true)]
+    [InlineData("Div", false, 70, false)]
+    [InlineData("Mul", true, 5, true)]
+    [InlineData("Div", false, 5, false)]
+    public void One_value_per_plane_broadcasts_in_either_operand(string op, bool planeSecond, int width, bool table)
     {
-        int[] full = [2, 3, 9, 70], plane = [2, 3, 1, 1];
-        var big = Operand(full, A, 3, table: true);
+        int[] full = [2, 3, width == 70 ? 9 : 4, width], plane = [2, 3, 1, 1];
+        var big = Operand(full, A, 3, table);
         var small = Operand(plane, B, 4, table: true);
         var actual = planeSecond ? Int8Steps.Binary(op, big, small, Output)! : Int8Steps.Binary(op, small, big, Output)!;
         var expected = planeSecond ? Reference(op, big, small, full, planeBroadcast: 2) : Reference(op, small, big, full, planeBroadcast: 1);
