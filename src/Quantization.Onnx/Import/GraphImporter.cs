@@ -104,6 +104,9 @@ internal sealed partial class GraphImporter
         GraphNode Op(GraphKernel kernel, QuantizedKernel? codes = null, PointwiseOp? pointwise = null) =>
             new(name, node.OpType, node.Inputs.ToArray(), node.Outputs.ToArray(), kernel) { CodeKernel = codes, Pointwise = pointwise };
 
+        GraphNode ConcatNode(long axis) =>
+            new(name, node.OpType, node.Inputs.ToArray(), node.Outputs.ToArray(), GraphOps.Concat(axis)) { Int8Kernel = (x, output) => Int8Steps.Concat(x, axis, output) };
+
         // Clip's bounds are attributes before opset 11 and optional inputs from then on.
         GraphNode Clip()
         {
@@ -153,7 +156,7 @@ internal sealed partial class GraphImporter
             "Shape" => Op(GraphOps.Shape(node.GetInt("start", 0), node.TryGetAttribute("end", out var end) ? end.Int : null)),
             "Reshape" => Op(GraphOps.Reshape(node.GetInt("allowzero", 0) != 0)),
             "Flatten" => Op(GraphOps.Flatten(node.GetInt("axis", 1))),
-            "Concat" => Op(GraphOps.Concat(node.GetAttribute("axis").Int)),
+            "Concat" => ConcatNode(node.GetAttribute("axis").Int),
             "Slice" => Op(_opset < 10
                 ? GraphOps.Slice(node.GetInts("starts").ToArray(), node.GetInts("ends").ToArray(), node.TryGetAttribute("axes", out var axes) ? axes.Ints.ToArray() : null)
                 : GraphOps.Slice(null, null, null)),

@@ -319,8 +319,8 @@ internal sealed class GraphBody
     }
 
     /// <summary>
-    /// The INT8 kernel for a compute step, or null: a data-movement node's kernel on codes, or the fused kernel of two
-    /// quantized operands or a global average pool.
+    /// The INT8 kernel for a compute step, or null: a data-movement node's kernel on codes, the node's own INT8 kernel
+    /// (Concat), or the fused kernel of two quantized operands or a global average pool.
     /// </summary>
     private static QuantizedTensor? FastCompute(GraphNode node, Int8Plan.Step step, GraphScope scope, Int8Plan plan)
     {
@@ -340,6 +340,19 @@ internal sealed class GraphBody
             }
 
             return moveCodes(data, others);
+        }
+
+        if (node.Int8Kernel is { } int8)
+        {
+            var operands = new List<Int8Steps.Operand>(node.Inputs.Count);
+            foreach (string name in node.Inputs)
+            {
+                if (Operand(name) is not { } operand)
+                    return null;
+                operands.Add(operand);
+            }
+
+            return int8(operands, step.Output!);
         }
 
         switch (node.OpType)

@@ -14,6 +14,12 @@ internal delegate Tensor[] GraphKernel(Tensor?[] inputs, GraphScope scope);
 internal delegate QuantizedTensor QuantizedKernel(QuantizedTensor data, Tensor?[] inputs);
 
 /// <summary>
+/// A node's INT8 kernel for operands held as codes (<see cref="Int8Steps.Operand"/>), quantizing its result with
+/// <paramref name="output"/>; null when it cannot take these operands (the node then runs FP32 on decoded values).
+/// </summary>
+internal delegate QuantizedTensor? Int8Kernel(IReadOnlyList<Int8Steps.Operand> operands, QuantParams output);
+
+/// <summary>
 /// An elementwise operation on equal-length chunks of a node's data operands (its inputs that are not constants, in
 /// input order): <paramref name="y"/> is the second one, empty when there is one.
 /// </summary>
@@ -68,6 +74,9 @@ public sealed class GraphNode
 
     /// <summary>The same operation on QUInt8 codes, for nodes that only move or select values; null otherwise.</summary>
     internal QuantizedKernel? CodeKernel { get; init; }
+
+    /// <summary>The node computed from quantized operands and requantized (Concat), for nodes that have such a kernel; null otherwise.</summary>
+    internal Int8Kernel? Int8Kernel { get; init; }
 
     /// <summary>The node as an operation on chunks, for elementwise nodes that compute the same values chunk by chunk; null otherwise.</summary>
     internal PointwiseOp? Pointwise { get; init; }

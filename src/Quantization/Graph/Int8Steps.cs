@@ -5,7 +5,7 @@ namespace Quantization.Graph;
 
 /// <summary>
 /// Fused kernels for the <see cref="Int8Plan.StepKind.Compute"/> steps that dominate quantized CNNs: elementwise
-/// Add/Sub/Mul/Div of two quantized values (a residual sum, a squeeze-and-excitation scale) and GlobalAveragePool.
+/// Add/Sub/Mul/Div of two quantized values (a residual sum, a squeeze-and-excitation scale), GlobalAveragePool and Concat.
 /// They decode codes to floats in short chunks that stay in L1, compute as the FP32 kernel does, and quantize the
 /// chunk, instead of decoding whole tensors. Each operand is a value's codes read either as dequantized values or
 /// through a table (<see cref="Int8Plan.LazyValue"/>).
@@ -60,6 +60,59 @@ internal static class Int8Steps
         int[] outShape = [.. shape];
         outShape.AsSpan(2).Fill(1);
         return Encode(means, outShape, output);
+    }
+
+    /// <summary>
+    /// Concat of operands along <paramref name="axis"/>, quantized with <paramref name="output"/>: every output code is a
+    /// function of one input code, so each operand goes through a byte table of its 256 codes (decoded, then quantized
+    /// as the float kernel's result would be). Null when an operand reads a table per channel or the shapes do not
+    /// concatenate (the float kernel then runs, and reports a bad graph).
+    /// </summary>
+    public static QuantizedTensor? Concat(IReadOnlyList<Operand> inputs, long axis, QuantParams output)
+    {
+        var first = inputs[0].Codes.Shape;
+        int rank = first.Length, at = (int)(axis < 0 ? axis + rank : axis);
+        if (at < 0 || at >= rank || inputs.Any(x => x.Function is { Channels: > 1 }))
+            return null;
+        int[] shape = [.. first];
+        shape[at] = 0;
+        foreach (var x in inputs)
+        {
+            var s = x.Codes.Shape;
+            for (int d = 0; d < rank; d++)
+            {
+                if (s.Length != rank || d != at && s[d] != first[d])
+                    return null;
+            }
+
+            shape[at] += s[at];
+        }
+
+        int outer = 1;
+        for (int d = 0; d < at; d++)
+            outer *= first[d];
+        int length = Tensor.CheckedLength(shape, "shape"), run = length / Math.Max(1, outer), offset = 0;
+        var codes = TensorArena.RentBytes(length);
+        Span<byte> all = stackalloc byte[256];
+        Span<float> values = stackalloc float[256];
+        Span<byte> table = stackalloc byte[256];
+        for (int q = 0; q < 256; q++)
+            all[q] = (byte)q;
+        foreach (var x in inputs)
+        {
+            if (x.Function is { } function)
+                function.Table.AsSpan(0, 256).CopyTo(values);
+            else
+                QuantizeKernels.DequantizeUInt8(all, x.Codes.QParams.Scale, x.Codes.QParams.ZeroPoint, values);
+            QuantizeKernels.QuantizeToUInt8(values, output.Scale, output.ZeroPoint, 0, 255, RoundingConvention.Onnx, table);
+            var source = x.Codes.AsUInt8Span();
+            int inner = source.Length / Math.Max(1, outer);
+            for (int o = 0; o < outer; o++)
+                ByteLookup.Apply(table, source.Slice(o * inner, inner), codes.AsSpan(o * run + offset, inner));
+            offset += inner;
+        }
+
+        return QuantizedTensor.Wrap(codes, shape, output);
     }
 
     private static QuantizedTensor Elementwise(string op, Operand a, Operand b, QuantParams output)

@@ -36,6 +36,8 @@ public sealed class Int8ActivationTests(ITestOutputHelper output)
         Assert.Equal(Int8Plan.StepKind.Compute, kinds["scale"]);
         Assert.Equal(Int8Plan.StepKind.Compute, kinds["pool"]);
         Assert.Equal(Int8Plan.StepKind.Compute, kinds["upsample"]);
+        Assert.Equal(Int8Plan.StepKind.Compute, kinds["concat"]);
+        Assert.Contains("cat", plan.Requantized.Keys);
         Assert.Equal(plan.Quantized["m"], plan.Quantized["p"]);
         Assert.Equal(plan.Quantized["m"], plan.Quantized["u"]);
         Assert.DoesNotContain("p", plan.Requantized.Keys);
@@ -58,6 +60,14 @@ public sealed class Int8ActivationTests(ITestOutputHelper output)
             using var results = session.Run([NamedOnnxValue.CreateFromTensor("x", new DenseTensor<float>(x.AsSpan().ToArray(), x.Shape.ToArray()))]);
             float[] ort = results.First(r => r.Name == "y").AsTensor<float>().ToArray();
             Assert.Equal(results.First(r => r.Name == "z").AsTensor<float>().ToArray(), run["z"].AsSpan().ToArray());
+            // The concatenation requantizes both operands' codes; c4 reads them.
+            float[] ort2 = results.First(r => r.Name == "y2").AsTensor<float>().ToArray();
+            float[] ours2 = run["y2"].AsSpan().ToArray();
+            float step2 = plan.Quantized["y2"].Scale;
+            for (int i = 0; i < ort2.Length; i++)
+                Assert.True(Math.Abs(ort2[i] - ours2[i]) <= step2 * 1.01f, $"y2 element {i}: ORT {ort2[i]}, ours {ours2[i]}, more than one step ({step2}) apart.");
+            equal += ort2.Zip(ours2).Count(p => p.First == p.Second);
+            total += ort2.Length;
             Assert.Equal(ort.Length, ours.Length);
             for (int i = 0; i < ort.Length; i++)
             {
@@ -125,7 +135,7 @@ public sealed class Int8ActivationTests(ITestOutputHelper output)
     /// <summary>
     /// x [1, 4, 8, 8] → c1 (3×3 conv) → a → HardSwish as Add/Clip/Mul/Div, times a constant per channel → h → c2 (1×1) → b; r = b + h;
     /// g = GlobalAveragePool(r); m = r · HardSigmoid(g); p = MaxPool 2×2 (m); u = nearest Resize 2× (p); y = c3 (1×1) of u;
-    /// z = b − h, which only the caller reads.
+    /// z = b − h, which only the caller reads; y2 = c4 (1×1) of Concat(m, r) along the channels.
     /// </summary>
     private static ModelProto Network()
     {
@@ -159,6 +169,10 @@ public sealed class Int8ActivationTests(ITestOutputHelper output)
         graph.Node.Add(Node("Conv", ["u", "w3"], ["y"], "c3"));
         graph.Output.Add(Value("z", FloatType, 1, 8, 8, 8));
         graph.Node.Add(Node("Sub", ["b", "h"], ["z"], "difference"));
+        graph.Output.Add(Value("y2", FloatType, 1, 4, 8, 8));
+        graph.Initializer.Add(Floats("w4", [4, 16, 1, 1], Weights(64, 0.4f)));
+        graph.Node.Add(Node("Concat", ["m", "r"], ["cat"], "concat", new AttributeProto { Name = "axis", Type = AttributeProto.Types.AttributeType.Int, I = 1 }));
+        graph.Node.Add(Node("Conv", ["cat", "w4"], ["y2"], "c4"));
         return Model(graph);
     }
 

@@ -48,6 +48,50 @@ public sealed class Int8StepsTests
         Assert.Equal(expected, actual.AsUInt8Span().ToArray());
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(-1)]
+    [InlineData(0)]
+    public void Concat_requantizes_each_operand_as_the_float_kernel_would(int axis)
+    {
+        // Three operands: plain codes with other parameters, codes with the output's own parameters, and a table of one channel.
+        int[] shape = [2, 3, 4, 5];
+        var plain = Operand(shape, A, 11, table: false);
+        var same = Operand(shape, Output, 12, table: false);
+        var tabled = Operand([2, 3, 4, 5], B, 13, table: false);
+        var values = Enumerable.Range(0, 256).Select(q => q * 0.03f - 2f).ToArray();
+        tabled = tabled with { Function = new Int8Plan.LazyValue("t", values, 1, 0) };
+        var operands = new[] { plain, same, tabled };
+
+        var actual = Int8Steps.Concat(operands, axis, Output)!;
+
+        // Reference: decode every operand, concatenate the floats along the axis, quantize.
+        int at = axis < 0 ? axis + 4 : axis, outer = shape.Take(at).Aggregate(1, (p, d) => p * d), inner = shape.Skip(at).Aggregate(1, (p, d) => p * d);
+        var expected = new List<byte>();
+        for (int o = 0; o < outer; o++)
+        {
+            foreach (var x in operands)
+            {
+                var codes = x.Codes.AsUInt8Span().Slice(o * inner, inner).ToArray();
+                expected.AddRange(codes.Select(c => (byte)QuantizeReference.Quantize(Decode(x, 0, 1, c), Output.Scale, Output.ZeroPoint, 0, 255, RoundingConvention.Onnx)));
+            }
+        }
+
+        Assert.Equal(expected, actual.AsUInt8Span().ToArray());
+        int[] outShape = [.. shape];
+        outShape[at] *= 3;
+        Assert.Equal(outShape, actual.Shape.ToArray());
+    }
+
+    [Fact]
+    public void Concat_leaves_per_channel_tables_and_mismatched_shapes_to_the_float_kernel()
+    {
+        var a = Operand([1, 3, 4, 5], A, 14, table: false);
+        Assert.Null(Int8Steps.Concat([a, Operand([1, 3, 4, 5], B, 15, table: true)], 1, Output));
+        Assert.Null(Int8Steps.Concat([a, Operand([1, 3, 5, 5], B, 16, table: false)], 1, Output));
+        Assert.Null(Int8Steps.Concat([a, a], 4, Output));
+    }
+
     [Fact]
     public void Other_broadcasts_are_left_to_the_float_kernel()
     {
