@@ -193,7 +193,7 @@ internal sealed class Fp32Conv2d
     }
 
     /// <summary>
-    /// One image's im2col and GEMM by chunks of output pixels whose rows stay in L2, chunks spread over the threads, as
+    /// One image's im2col and GEMM by chunks whose rows stay in L2 (<see cref="ConvLayout.ByPatchChunks"/>), as
     /// <see cref="Int8Conv2d"/> does: built whole, the first layer of a 640×640 detector (3 -> 16 channels, 3×3, stride 2)
     /// has an 11 MB im2col matrix, written and read back through memory.
     /// </summary>
@@ -201,23 +201,17 @@ internal sealed class Fp32Conv2d
         float clampMin, float clampMax, float[] nhwc, int maxThreads)
     {
         var g = Geometry;
-        int outPixels = g.OutputHeight(height) * g.OutputWidth(width), cog = g.OutChannelsPerGroup, patch = g.PatchSize;
-        int chunkRows = Math.Max(1, ChunkFloats / patch / Fp32Gemm.RowBlock) * Fp32Gemm.RowBlock;
-        int chunks = (outPixels + chunkRows - 1) / chunkRows;
+        int cog = g.OutChannelsPerGroup, patch = g.PatchSize;
         fixed (float* b = bias)
         {
             nint biasAddress = (nint)b;
             int biasLength = bias.Length;
-            KernelParallel.For(g.Groups * chunks, (long)outPixels * patch * g.OutChannels, task =>
+            ConvLayout.ByPatchChunks(hwc, height, width, g, 0f, ChunkFloats, Fp32Gemm.RowBlock, maxThreads, (group, first, rows, columns) =>
             {
-                int group = task / chunks, first = task % chunks * chunkRows, rows = Math.Min(chunkRows, outPixels - first);
-                float[] columns = ArrayPool<float>.Shared.Rent(rows * patch);
-                ConvLayout.Im2Col<float>(hwc.AsSpan(0, height * width * g.InChannels), height, width, group, g, 0f, first, rows, columns);
                 var groupBias = biasLength == 0 ? default : new ReadOnlySpan<float>((float*)biasAddress + group * cog, cog);
                 Fp32Gemm.Multiply(columns.AsSpan(0, rows * patch), rows, patch, _groupWeights[group], groupBias,
                     nhwc.AsSpan(first * g.OutChannels + group * cog, (rows - 1) * g.OutChannels + cog), g.OutChannels, activation, clampMin, clampMax, maxThreads: 1);
-                ArrayPool<float>.Shared.Return(columns);
-            }, maxThreads);
+            });
         }
     }
 

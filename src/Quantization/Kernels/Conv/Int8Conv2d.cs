@@ -1,6 +1,5 @@
 using System.Buffers;
 using Quantization.Kernels.Gemm;
-using Quantization.Kernels.Threading;
 
 namespace Quantization.Kernels.Conv;
 
@@ -132,31 +131,21 @@ internal sealed class Int8Conv2d
         }
     }
 
-    /// <summary>
-    /// Other convolutions: im2col and the GEMM by chunks of output pixels whose rows (and their packed copy) stay in L2,
-    /// chunks spread over the threads. Built whole, a 3×3 layer's im2col matrix is 9× its image (22 MB for 96 channels at
-    /// 160×160), and writing it, packing it and reading it back would go to memory three times.
-    /// </summary>
+    /// <summary>Other convolutions: im2col and the GEMM by chunks whose rows stay in L2 (<see cref="ConvLayout.ByPatchChunks"/>).</summary>
     private unsafe void Patches<TOut>(byte[] hwc, int height, int width, int za, Int8GemmEpilogue epilogue, Span<TOut> nhwc, int maxThreads)
         where TOut : unmanaged
     {
         var g = Geometry;
-        int outPixels = g.OutputHeight(height) * g.OutputWidth(width), cog = g.OutChannelsPerGroup, patch = g.PatchSize;
-        int chunkRows = Math.Max(1, ChunkBytes / patch / Int8Gemm.RowBlock) * Int8Gemm.RowBlock;
-        int chunks = (outPixels + chunkRows - 1) / chunkRows;
+        int cog = g.OutChannelsPerGroup, patch = g.PatchSize;
         fixed (TOut* output = nhwc)
         {
             nint y = (nint)output;
-            KernelParallel.For(g.Groups * chunks, (long)outPixels * patch * g.OutChannels, task =>
+            ConvLayout.ByPatchChunks(hwc, height, width, g, (byte)za, ChunkBytes, Int8Gemm.RowBlock, maxThreads, (group, first, rows, columns) =>
             {
-                int group = task / chunks, first = task % chunks * chunkRows, rows = Math.Min(chunkRows, outPixels - first);
-                byte[] columns = ArrayPool<byte>.Shared.Rent(rows * patch);
-                ConvLayout.Im2Col<byte>(hwc.AsSpan(0, height * width * g.InChannels), height, width, group, g, (byte)za, first, rows, columns);
                 var target = new Span<TOut>((TOut*)y + (long)first * g.OutChannels + group * cog, (rows - 1) * g.OutChannels + cog);
                 Int8Gemm.Multiply(columns.AsSpan(0, rows * patch), rows, patch, za, _groupWeights[group], epilogue, target, g.OutChannels,
                     maxThreads: 1, epilogueOffset: group * cog);
-                ArrayPool<byte>.Shared.Return(columns);
-            }, maxThreads);
+            });
         }
     }
 
