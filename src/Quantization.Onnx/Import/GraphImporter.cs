@@ -104,6 +104,9 @@ internal sealed partial class GraphImporter
         GraphNode Op(GraphKernel kernel, QuantizedKernel? codes = null, PointwiseOp? pointwise = null) =>
             new(name, node.OpType, node.Inputs.ToArray(), node.Outputs.ToArray(), kernel) { CodeKernel = codes, Pointwise = pointwise };
 
+        // A map over one input, which also runs chunk by chunk in a float chain.
+        GraphNode Map(GraphOps.SpanMap map) => Op(GraphOps.Map(map), pointwise: GraphOps.UnaryPointwise(map));
+
         GraphNode ConcatNode(long axis) =>
             new(name, node.OpType, node.Inputs.ToArray(), node.Outputs.ToArray(), GraphOps.Concat(axis)) { Int8Kernel = (x, output) => Int8Steps.Concat(x, axis, output) };
 
@@ -132,15 +135,14 @@ internal sealed partial class GraphImporter
             "BatchNormalization" => Layer(BatchNorm(node), LayerInput.AsIs),
             "Gemm" => Layer(Gemm(node), LayerInput.AsIs),
             "MatMul" => Layer(MatMul(node), LayerInput.Rows),
-            "Relu" => Op(GraphOps.Relu(), pointwise: GraphOps.UnaryPointwise(GraphOps.ReluMap)),
+            "Relu" => Map(GraphOps.ReluMap),
             "Sigmoid" => Op(GraphOps.Sigmoid()),
             "Tanh" => Op(GraphOps.Tanh()),
             "Sqrt" => Op(GraphOps.Sqrt()),
             "Neg" => Op(GraphOps.Neg()),
             "Log" => Op(GraphOps.Log()),
             "Identity" => Op(GraphOps.Identity()),
-            "HardSigmoid" => Op(GraphOps.HardSigmoid(node.GetFloat("alpha", 0.2f), node.GetFloat("beta", 0.5f)),
-                pointwise: GraphOps.UnaryPointwise(GraphOps.HardSigmoidMap(node.GetFloat("alpha", 0.2f), node.GetFloat("beta", 0.5f)))),
+            "HardSigmoid" => Map(GraphOps.HardSigmoidMap(node.GetFloat("alpha", 0.2f), node.GetFloat("beta", 0.5f))),
             "Clip" => Clip(),
             "Cast" => Op(GraphOps.Cast(CastTo(node))),
             "Add" => Op(GraphOps.Add(), pointwise: GraphOps.AddPointwise),

@@ -121,9 +121,10 @@ internal sealed class FloatChain
         var shape = new int[rank];
         shape.AsSpan().Fill(1);
         source.Shape.CopyTo(shape.AsSpan(rank - source.Rank));
-        var result = new Tensor(shape);
+        // Every value is written below: an arena array need not be cleared first.
+        int length = source.Length, last = _ops.Length - 1;
+        var result = new Tensor(TensorArena.Current?.TryTake(length, clear: false) ?? new float[length], shape);
         float[] input = source.Storage, output = result.Storage;
-        int length = input.Length, last = _ops.Length - 1;
         int tasks = (length + Chunk * ChunksPerTask - 1) / (Chunk * ChunksPerTask);
         KernelParallel.For(tasks, (long)length * _ops.Length, task =>
         {

@@ -62,8 +62,6 @@ internal static partial class GraphOps
 
     public delegate void SpanMap(ReadOnlySpan<float> x, Span<float> destination);
 
-    public static GraphKernel Relu() => Map(ReluMap);
-
     /// <summary><c>y = max(x, 0)</c>.</summary>
     public static readonly SpanMap ReluMap = (x, y) => TensorPrimitives.Max(x, 0f, y);
 
@@ -78,9 +76,6 @@ internal static partial class GraphOps
     public static GraphKernel Tanh() => Map(TensorPrimitives.Tanh);
 
     /// <summary><c>y = max(0, min(1, alpha · x + beta))</c>.</summary>
-    public static GraphKernel HardSigmoid(float alpha, float beta) => Map(HardSigmoidMap(alpha, beta));
-
-    /// <inheritdoc cref="HardSigmoid"/>
     public static SpanMap HardSigmoidMap(float alpha, float beta) => (x, y) =>
     {
         TensorPrimitives.Multiply(x, alpha, y);

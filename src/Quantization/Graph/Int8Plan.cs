@@ -296,11 +296,8 @@ internal sealed class Int8Plan
     /// <summary>The 256 dequantized codes of <paramref name="qparams"/> as [1, 1, 1, 256].</summary>
     private static Tensor Grid(QuantParams qparams)
     {
-        var codes = new byte[256];
-        for (int q = 0; q < 256; q++)
-            codes[q] = (byte)q;
         var grid = new Tensor(1, 1, 1, 256);
-        QuantizeKernels.DequantizeUInt8(codes, qparams.Scale, qparams.ZeroPoint, grid.AsSpan());
+        QuantizeKernels.DequantizeUInt8(Int8Steps.AllCodes, qparams.Scale, qparams.ZeroPoint, grid.AsSpan());
         return grid;
     }
 

@@ -93,17 +93,11 @@ internal static class Int8Steps
             outer *= first[d];
         int length = Tensor.CheckedLength(shape, "shape"), run = length / Math.Max(1, outer), offset = 0;
         var codes = TensorArena.RentBytes(length);
-        Span<byte> all = stackalloc byte[256];
         Span<float> values = stackalloc float[256];
         Span<byte> table = stackalloc byte[256];
-        for (int q = 0; q < 256; q++)
-            all[q] = (byte)q;
         foreach (var x in inputs)
         {
-            if (x.Function is { } function)
-                function.Table.AsSpan(0, 256).CopyTo(values);
-            else
-                QuantizeKernels.DequantizeUInt8(all, x.Codes.QParams.Scale, x.Codes.QParams.ZeroPoint, values);
+            CodeValues(x, 0, values);
             QuantizeKernels.QuantizeToUInt8(values, output.Scale, output.ZeroPoint, 0, 255, RoundingConvention.Onnx, table);
             var source = x.Codes.AsUInt8Span();
             int inner = source.Length / Math.Max(1, outer);
@@ -196,22 +190,11 @@ internal static class Int8Steps
         Span<float> grid = stackalloc float[256];
         Span<float> factor = stackalloc float[256];
         Span<byte> table = stackalloc byte[256];
-        Span<byte> all = stackalloc byte[256];
-        for (int q = 0; q < 256; q++)
-            all[q] = (byte)q;
         var source = full.Codes.AsUInt8Span();
         for (int p = 0; p < factors.Length; p++)
         {
-            if (full.Function is { } function)
-            {
-                int channel = function.Channels == 1 ? 0 : p * size / Int8Plan.PlaneSize(full.Codes.Shape, function) % function.Channels;
-                function.Table.AsSpan(channel * 256, 256).CopyTo(grid);
-            }
-            else
-            {
-                QuantizeKernels.DequantizeUInt8(all, full.Codes.QParams.Scale, full.Codes.QParams.ZeroPoint, grid);
-            }
-
+            int channel = full.Function is { Channels: > 1 } function ? p * size / Int8Plan.PlaneSize(full.Codes.Shape, function) % function.Channels : 0;
+            CodeValues(full, channel, grid);
             factor.Fill(factors[p]);
             if (bIsPlane)
             {
@@ -226,6 +209,28 @@ internal static class Int8Steps
             QuantizeKernels.QuantizeToUInt8(grid, output.Scale, output.ZeroPoint, 0, 255, RoundingConvention.Onnx, table);
             ByteLookup.Apply(table, source.Slice(p * size, size), codes.AsSpan(p * size, size));
         }
+    }
+
+    /// <summary>Every code 0-255 in order: the input of a table over all codes.</summary>
+    internal static ReadOnlySpan<byte> AllCodes =>
+    [
+        0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31,
+        32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63,
+        64, 65, 66, 67, 68, 69, 70, 71, 72, 73, 74, 75, 76, 77, 78, 79, 80, 81, 82, 83, 84, 85, 86, 87, 88, 89, 90, 91, 92, 93, 94, 95,
+        96, 97, 98, 99, 100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111, 112, 113, 114, 115, 116, 117, 118, 119, 120, 121, 122, 123, 124, 125, 126, 127,
+        128, 129, 130, 131, 132, 133, 134, 135, 136, 137, 138, 139, 140, 141, 142, 143, 144, 145, 146, 147, 148, 149, 150, 151, 152, 153, 154, 155, 156, 157, 158, 159,
+        160, 161, 162, 163, 164, 165, 166, 167, 168, 169, 170, 171, 172, 173, 174, 175, 176, 177, 178, 179, 180, 181, 182, 183, 184, 185, 186, 187, 188, 189, 190, 191,
+        192, 193, 194, 195, 196, 197, 198, 199, 200, 201, 202, 203, 204, 205, 206, 207, 208, 209, 210, 211, 212, 213, 214, 215, 216, 217, 218, 219, 220, 221, 222, 223,
+        224, 225, 226, 227, 228, 229, 230, 231, 232, 233, 234, 235, 236, 237, 238, 239, 240, 241, 242, 243, 244, 245, 246, 247, 248, 249, 250, 251, 252, 253, 254, 255,
+    ];
+
+    /// <summary>The real values of all 256 codes of <paramref name="x"/> in <paramref name="channel"/>: its table's, or the codes dequantized.</summary>
+    private static void CodeValues(Operand x, int channel, Span<float> values)
+    {
+        if (x.Function is { } function)
+            function.Table.AsSpan(channel * 256, 256).CopyTo(values);
+        else
+            QuantizeKernels.DequantizeUInt8(AllCodes, x.Codes.QParams.Scale, x.Codes.QParams.ZeroPoint, values);
     }
 
     /// <summary><paramref name="x"/> = x op y, elementwise in FP32 as the float kernels compute it.</summary>

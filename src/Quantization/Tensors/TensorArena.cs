@@ -36,13 +36,17 @@ internal sealed class TensorArena
         return new ActiveScope(previous);
     }
 
-    /// <summary>A zeroed array of exactly <paramref name="length"/> values, or null when none is free.</summary>
-    public float[]? TryTake(int length)
+    /// <summary>
+    /// An array of exactly <paramref name="length"/> values, zeroed unless <paramref name="clear"/> is false (for a
+    /// caller that writes every value), or null when none is free.
+    /// </summary>
+    public float[]? TryTake(int length, bool clear = true)
     {
         if (length < MinLength || !_free.TryGetValue(length, out var stack) || !stack.TryPop(out var array))
             return null;
         _bytes -= (long)length * sizeof(float);
-        Array.Clear(array);
+        if (clear)
+            Array.Clear(array);
         return array;
     }
 
