@@ -17,8 +17,9 @@ internal static partial class Cli
             PerChannel = options.Flag("per-channel"),
             ReduceRange = !options.Flag("no-reduce-range"),
         });
+        var export = ExportOptions(options);
         options.EnsureAllUsed();
-        return Quantize(input, target, output, graph => OnnxQuantizer.QuantizeDynamic(graph, settings), comparisonData: null);
+        return Quantize(input, target, export, output, graph => OnnxQuantizer.QuantizeDynamic(graph, settings), comparisonData: null);
     }
 
     private static int Static(Options options, TextWriter output)
@@ -43,10 +44,11 @@ internal static partial class Cli
             KeepActivationsInt8 = !options.Flag("per-layer"),
             KeepWorstInFp32 = keep is null ? 0 : int.TryParse(keep, out int n) && n >= 0 ? n : throw new UsageException($"--keep-fp32 needs a count, not '{keep}'."),
         });
+        var export = ExportOptions(options);
         options.EnsureAllUsed();
 
         var bar = new ProgressBar(output, CalibrationData.Count(data));
-        return Quantize(input, target, output, graph =>
+        return Quantize(input, target, export, output, graph =>
         {
             var samples = CalibrationData.Open(data, [.. graph.Inputs.Select(i => i.Name)]);
             var quantized = OnnxQuantizer.QuantizeStatic(graph, samples, settings,
@@ -66,14 +68,30 @@ internal static partial class Cli
             ExcludeOpTypes = options.List("exclude-op"),
         };
 
-    /// <summary>Loads, quantizes, writes the QDQ model, and prints sizes, time and (with data) the per-node SQNR on the first sample.</summary>
-    private static int Quantize(string input, string target, TextWriter output, Func<GraphModule, GraphModule> quantize, string? comparisonData)
+    /// <summary>The output format options shared by both modes.</summary>
+    private static OnnxExportOptions ExportOptions(Options options)
+    {
+        string format = options.Value("format") ?? "qdq";
+        return new OnnxExportOptions
+        {
+            Format = format switch
+            {
+                "qdq" => QuantFormat.Qdq,
+                "qoperator" => QuantFormat.QOperator,
+                _ => throw new UsageException($"--format must be qdq or qoperator, not '{format}'."),
+            },
+            CompactNames = options.Flag("compact-names"),
+        };
+    }
+
+    /// <summary>Loads, quantizes, writes the model, and prints sizes, time and (with data) the per-node SQNR on the first sample.</summary>
+    private static int Quantize(string input, string target, OnnxExportOptions export, TextWriter output, Func<GraphModule, GraphModule> quantize, string? comparisonData)
     {
         var model = OnnxModel.Load(input);
         var watch = Stopwatch.StartNew();
         var quantized = quantize(model.ToGraphModule());
         double seconds = watch.Elapsed.TotalSeconds;
-        OnnxExporter.SaveQdq(model, quantized, target);
+        OnnxExporter.Save(model, quantized, target, export);
         long before = new FileInfo(input).Length, after = new FileInfo(target).Length;
         output.WriteLine();
         output.WriteLine("| model | bytes | of FP32 |");

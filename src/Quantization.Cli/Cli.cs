@@ -20,13 +20,15 @@ internal static partial class Cli
     private const string Usage = """
         usage:
           quantize inspect MODEL.onnx [--nodes]
-          quantize dynamic IN.onnx OUT.onnx [--per-channel] [--no-reduce-range] [SELECTION]
+          quantize dynamic IN.onnx OUT.onnx [--per-channel] [--no-reduce-range] [SELECTION] [OUTPUT]
           quantize static IN.onnx OUT.onnx --data FILE.npz|FILE.npy|FOLDER [--method histogram|minmax|entropy|percentile]
-                          [--per-tensor] [--reduce-range] [--keep-fp32 N] [--per-layer] [SELECTION]
+                          [--per-tensor] [--reduce-range] [--keep-fp32 N] [--per-layer] [SELECTION] [OUTPUT]
         SELECTION: --include NODE,... --exclude NODE,... --include-op OP,... --exclude-op OP,... (node names and op types)
+        OUTPUT: --format qdq|qoperator (default qdq) --compact-names (short generated names inside the graph)
         Calibration data: one sample per .npz (one array per model input) or .npy (single-input models), or a folder of them.
         Static quantization keeps activations INT8 between nodes; --per-layer quantizes and dequantizes around each layer instead.
-        OUT.onnx is written in QDQ format, which ONNX Runtime runs on its integer kernels.
+        OUT.onnx runs in ONNX Runtime on its integer kernels. QDQ keeps the original operators between quantize and
+        dequantize nodes; QOperator writes quantized Conv and MatMul as QLinearConv and QLinearMatMul, which is smaller.
         """;
 
     /// <summary>Runs the command in <paramref name="args"/>, writing results to <paramref name="output"/> and problems to <paramref name="error"/>.</summary>

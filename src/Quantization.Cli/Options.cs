@@ -6,7 +6,7 @@ namespace Quantization.Cli;
 /// </summary>
 internal sealed class Options
 {
-    private static readonly HashSet<string> s_valued = ["data", "method", "exclude", "include", "exclude-op", "include-op", "keep-fp32"];
+    private static readonly HashSet<string> s_valued = ["data", "method", "exclude", "include", "exclude-op", "include-op", "keep-fp32", "format"];
     private readonly List<string> _positionals = [];
     private readonly Dictionary<string, string?> _named = new(StringComparer.Ordinal);
     private readonly HashSet<string> _used = new(StringComparer.Ordinal);

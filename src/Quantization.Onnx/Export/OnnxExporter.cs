@@ -44,24 +44,64 @@ public static class OnnxExporter
     /// <exception cref="NotSupportedException">A layer has a kind that cannot be exported (the message names it) or a quantized layer is inside a control-flow subgraph.</exception>
     public static void SaveQdq(OnnxModel original, GraphModule quantized, string path)
     {
-        ArgumentException.ThrowIfNullOrWhiteSpace(path);
-        var model = Build(original, quantized);
-        using var stream = new FileStream(path, FileMode.Create, FileAccess.Write);
-        model.WriteTo(stream);
+        Save(original, quantized, path);
     }
 
     /// <summary>Writes the QDQ model to <paramref name="stream"/>; see <see cref="SaveQdq(OnnxModel, GraphModule, string)"/>.</summary>
     /// <inheritdoc cref="SaveQdq(OnnxModel, GraphModule, string)" path="/exception"/>
     public static void SaveQdq(OnnxModel original, GraphModule quantized, Stream stream)
     {
-        ArgumentNullException.ThrowIfNull(stream);
-        Build(original, quantized).WriteTo(stream);
+        Save(original, quantized, stream);
     }
 
-    private static ModelProto Build(OnnxModel original, GraphModule quantized)
+    /// <summary>
+    /// Saves <paramref name="quantized"/> at <paramref name="path"/> in the form <paramref name="options"/> asks for:
+    /// QDQ as <see cref="SaveQdq(OnnxModel, GraphModule, string)"/> writes it (the default), or QOperator.
+    /// </summary>
+    /// <remarks>
+    /// In <see cref="QuantFormat.QOperator"/> form each statically quantized Conv and MatMul of the QDQ model is one
+    /// QLinearConv or QLinearMatMul on u8 activation codes, s8 weights and an int32 bias (whose scale, input scale
+    /// times weight scale, the operator implies). Activations travel between integer operators as codes; the float
+    /// nodes between them (activation functions, residual sums, pooling) read them through <c>DequantizeLinear</c> and
+    /// write them through <c>QuantizeLinear</c> as in the QDQ model, folded batch norms leave no <c>Identity</c>
+    /// behind, and equal small constants are written once. The file computes what the QDQ model computes. Gemm layers
+    /// and dynamically quantized layers keep their QDQ form: ONNX has no standard integer operator with their meaning.
+    /// All operators are in the standard ONNX domain.
+    /// </remarks>
+    /// <param name="original">The model the graph was imported from.</param>
+    /// <param name="quantized">The quantized graph.</param>
+    /// <param name="path">The file to write (replaced if it exists).</param>
+    /// <param name="options">The format and naming; null for QDQ with the original names.</param>
+    /// <inheritdoc cref="SaveQdq(OnnxModel, GraphModule, string)" path="/exception"/>
+    public static void Save(OnnxModel original, GraphModule quantized, string path, OnnxExportOptions? options = null)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(path);
+        var model = Build(original, quantized, options);
+        using var stream = new FileStream(path, FileMode.Create, FileAccess.Write);
+        model.WriteTo(stream);
+    }
+
+    /// <summary>Writes the model to <paramref name="stream"/>; see <see cref="Save(OnnxModel, GraphModule, string, OnnxExportOptions?)"/>.</summary>
+    /// <inheritdoc cref="Save(OnnxModel, GraphModule, string, OnnxExportOptions?)" path="/param"/>
+    /// <inheritdoc cref="SaveQdq(OnnxModel, GraphModule, string)" path="/exception"/>
+    public static void Save(OnnxModel original, GraphModule quantized, Stream stream, OnnxExportOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        Build(original, quantized, options).WriteTo(stream);
+    }
+
+    private static ModelProto Build(OnnxModel original, GraphModule quantized, OnnxExportOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(original);
         ArgumentNullException.ThrowIfNull(quantized);
-        return QdqRewriter.Rewrite(original, quantized);
+        options ??= new OnnxExportOptions();
+        if (!Enum.IsDefined(options.Format))
+            throw new ArgumentException($"Unknown format {options.Format}.", nameof(options));
+        var model = QdqRewriter.Rewrite(original, quantized);
+        if (options.Format == QuantFormat.QOperator)
+            QOperatorFolding.Apply(model);
+        if (options.CompactNames)
+            NameCompaction.Apply(model);
+        return model;
     }
 }

@@ -14,6 +14,9 @@ internal sealed class ProtoBuilder
 
     public ProtoBuilder(GraphProto main) => _taken = AllNames(main).ToHashSet(StringComparer.Ordinal);
 
+    /// <summary>Whether a value, initializer or node of the model already has <paramref name="name"/>.</summary>
+    public bool IsTaken(string name) => _taken.Contains(name);
+
     /// <summary><paramref name="stem"/>, or <paramref name="stem"/>_1, _2... if that is taken; the name is then reserved.</summary>
     public string Unique(string stem)
     {

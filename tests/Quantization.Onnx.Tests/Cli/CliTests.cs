@@ -129,6 +129,15 @@ public sealed class CliTests : IDisposable
         var exported = OnnxModel.Load(cls);
         Assert.Contains("QuantizeLinear", exported.Graph.CountOpTypes().Keys);
 
+        string qoperator = Path.Combine(_dir, "cls-qop.onnx");
+        (code, _, error) = Run("static", AssetModels.OcrClassifier, qoperator, "--data", data, "--format", "qoperator", "--compact-names");
+        Assert.True(code == Quantization.Cli.Cli.Ok, error);
+        Assert.Equal(53, OnnxModel.Load(qoperator).Graph.CountOpTypes()["QLinearConv"]);
+        Assert.True(new FileInfo(qoperator).Length <= 0.3 * new FileInfo(AssetModels.OcrClassifier).Length);
+        var format = Run("static", AssetModels.OcrClassifier, qoperator, "--data", data, "--format", "qlinear");
+        Assert.Equal(Quantization.Cli.Cli.UsageError, format.Code);
+        Assert.Contains("--format must be qdq or qoperator", format.Error, StringComparison.Ordinal);
+
         string wake = Path.Combine(_dir, "wake-int8.onnx");
         (code, output, error) = Run("dynamic", AssetModels.HelloDeepa, wake, "--per-channel");
         Assert.True(code == Quantization.Cli.Cli.Ok, error);

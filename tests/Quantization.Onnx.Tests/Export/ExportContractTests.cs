@@ -97,4 +97,45 @@ public sealed class ExportContractTests(ITestOutputHelper output)
         var e = Assert.Throws<NotSupportedException>(() => OnnxExporter.SaveQdq(model, graph, new MemoryStream()));
         Assert.Contains("control-flow subgraph", e.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Compact_names_keep_the_graph_inputs_outputs_and_the_values_subgraphs_read()
+    {
+        // Silero's top-level If reads the main graph's values by name from inside its branches.
+        var model = OnnxModel.Load(AssetModels.SileroVadLegacy);
+        using var stream = new MemoryStream();
+        OnnxExporter.Save(model, model.ToGraphModule(), stream, new OnnxExportOptions { Format = QuantFormat.QOperator, CompactNames = true });
+        var compact = Proto.ModelProto.Parser.ParseFrom(stream.ToArray());
+        Assert.Equal(model.Proto.Graph.Input.Select(i => i.Name), compact.Graph.Input.Select(i => i.Name));
+        Assert.Equal(model.Proto.Graph.Output.Select(o => o.Name), compact.Graph.Output.Select(o => o.Name));
+        Assert.All(compact.Graph.Node, n => Assert.Empty(n.Name));
+        Assert.Contains(compact.Graph.Node, n => n.Output.Any(o => o.Length <= 2));
+        Assert.True(stream.Length < new FileInfo(AssetModels.SileroVadLegacy).Length);
+
+        var feeds = new Dictionary<string, (float[] Data, int[] Shape)>
+        {
+            ["input"] = (GraphModuleAssetTests.Random(1, 1, 512).AsSpan().ToArray(), [1, 512]),
+            ["h"] = (GraphModuleAssetTests.Random(2, 2, 1, 64).AsSpan().ToArray(), [2, 1, 64]),
+            ["c"] = (GraphModuleAssetTests.Random(3, 2, 1, 64).AsSpan().ToArray(), [2, 1, 64]),
+        };
+        float[][] Run(InferenceSession session)
+        {
+            var inputs = feeds.Select(kv => NamedOnnxValue.CreateFromTensor(kv.Key, new DenseTensor<float>(kv.Value.Data, kv.Value.Shape))).ToList();
+            inputs.Add(NamedOnnxValue.CreateFromTensor("sr", new DenseTensor<long>(new[] { 16000L }, session.InputMetadata["sr"].Dimensions)));
+            using var results = session.Run(inputs);
+            return results.Select(r => r.AsTensor<float>().ToArray()).ToArray();
+        }
+
+        using var original = new InferenceSession(AssetModels.SileroVadLegacy);
+        using var exported = new InferenceSession(stream.ToArray());
+        Assert.Equal(Run(original), Run(exported));
+    }
+
+    [Fact]
+    public void An_unknown_format_is_rejected()
+    {
+        var model = OnnxModel.Load(AssetModels.HelloDeepa);
+        var e = Assert.Throws<ArgumentException>(() => OnnxExporter.Save(model, model.ToGraphModule(), new MemoryStream(), new OnnxExportOptions { Format = (QuantFormat)7 }));
+        Assert.Equal("options", e.ParamName);
+    }
 }

@@ -16,8 +16,11 @@ namespace Quantization.Onnx.Tests.Quantize;
 /// </summary>
 public sealed class Int8ActivationTests(ITestOutputHelper output)
 {
-    [Fact]
-    public void Values_between_layers_stay_int8_and_match_onnx_runtime_on_the_export()
+    [Theory]
+    [InlineData(QuantFormat.Qdq, false)]
+    [InlineData(QuantFormat.QOperator, false)]
+    [InlineData(QuantFormat.QOperator, true)]
+    public void Values_between_layers_stay_int8_and_match_onnx_runtime_on_the_export(QuantFormat format, bool compactNames)
     {
         var model = Network().Load();
         var graph = OnnxQuantizer.QuantizeStatic(model.ToGraphModule(), Samples(1, 8), cancellationToken: TestContext.Current.CancellationToken);
@@ -48,7 +51,15 @@ public sealed class Int8ActivationTests(ITestOutputHelper output)
         Assert.DoesNotContain("z", plan.Quantized.Keys);
 
         using var stream = new MemoryStream();
-        OnnxExporter.SaveQdq(model, graph, stream);
+        OnnxExporter.Save(model, graph, stream, new OnnxExportOptions { Format = format, CompactNames = compactNames });
+        if (format == QuantFormat.QOperator)
+        {
+            // The four convolutions are integer operators; the Concat reads codes through DequantizeLinear.
+            var ops = OnnxModel.Load(stream.ToArray()).Graph.CountOpTypes();
+            Assert.Equal(4, ops["QLinearConv"]);
+            Assert.False(ops.ContainsKey("Conv"));
+        }
+
         using var session = new InferenceSession(stream.ToArray());
         int equal = 0, total = 0;
         float step = plan.Quantized["y"].Scale;

@@ -249,7 +249,7 @@ public partial class ReadmeTests
             calibrationImages.Add(image);
         }
 
-        string int8Path = Path.GetTempFileName();
+        string int8Path = Path.GetTempFileName(), smallPath = Path.GetTempFileName();
         try
         {
             OnnxModel original = OnnxModel.Load(classifierPath);                      // PP-OCR's text-orientation classifier
@@ -259,16 +259,21 @@ public partial class ReadmeTests
                 graph.Run(new Dictionary<string, Tensor> { ["x"] = batch });
             Quantizer.Convert(graph);                                                 // each Conv/Gemm/MatMul: a QdqLayer on our INT8 kernels
             OnnxExporter.SaveQdq(original, graph, int8Path);                          // or SaveQdq(original, graph, stream)
+            OnnxExporter.Save(original, graph, smallPath,                             // QLinearConv instead of QDQ groups: 30 % of FP32
+                new OnnxExportOptions { Format = QuantFormat.QOperator, CompactNames = true });
 
             Assert.Equal(53, graph.NamedModules().Count(m => m.Module is Quantization.Nn.Quantized.QdqLayer { Layer: Quantization.Nn.Quantized.QuantizedConv2d }));
             OnnxModel exported = OnnxModel.Load(int8Path);
             Assert.Equal(13, exported.OpsetVersion);
             Assert.Contains("QuantizeLinear", exported.Graph.CountOpTypes().Keys);
             Assert.True(new FileInfo(int8Path).Length < 0.45 * new FileInfo(classifierPath).Length);
+            Assert.Equal(53, OnnxModel.Load(smallPath).Graph.CountOpTypes()["QLinearConv"]);
+            Assert.True(new FileInfo(smallPath).Length <= 0.3 * new FileInfo(classifierPath).Length);
         }
         finally
         {
             File.Delete(int8Path);
+            File.Delete(smallPath);
         }
     }
 
