@@ -64,7 +64,9 @@ public sealed class OcrQuantizationTests(ITestOutputHelper output)
     /// With activations kept INT8 between nodes and 15 kept, each method failed some render: Histogram 0.913 on one of
     /// four, MinMax 0.872 on a later one (Histogram 0.980 there), Percentile 0.945 on another. With 20 kept, Histogram
     /// gave 0.985, 0.981 and 0.980 on the three renders at hand (MinMax 0.970-0.987, Percentile 0.971-0.982), every
-    /// page at 0.976 or more: the test uses Histogram, the default, with 20 kept.
+    /// page at 0.976 or more: the test uses Histogram, the default, with 20 kept. Two evaluation pages were too few for
+    /// a stable mean: over 11 renders the pair means ranged 0.945-0.985 (a CI run failed at 0.949), while the mean of
+    /// all 22 pages was 0.974-0.978 whichever render calibrated (single pages 0.91-0.99). The test averages 8 pages.
     /// </summary>
     private const int WorstInFp32 = 20;
 
@@ -74,7 +76,7 @@ public sealed class OcrQuantizationTests(ITestOutputHelper output)
     public void Detector_static_per_channel_keeps_the_binarized_text_map()
     {
         var calibration = OcrData.Pages(CalibrationSeed, lines: 0, pages: 3);
-        var evaluation = OcrData.Pages(EvaluationSeed, lines: 0, pages: 2);
+        var evaluation = OcrData.Pages(EvaluationSeed, lines: 0, pages: 8);
         var inputs = evaluation.Select(OcrData.DetectorInput).ToList();
 
         var clock = Stopwatch.StartNew();
