@@ -75,6 +75,20 @@ internal sealed class ProtoBuilder
         }
     }
 
+    /// <summary>Adds the names <paramref name="graph"/>'s nodes read, and those its subgraphs read or return, to <paramref name="read"/>.</summary>
+    public static void AddReads(GraphProto graph, HashSet<string> read)
+    {
+        foreach (var node in graph.Node)
+        {
+            read.UnionWith(node.Input);
+            foreach (var sub in Subgraphs(node))
+            {
+                read.UnionWith(sub.Output.Select(o => o.Name));
+                AddReads(sub, read);
+            }
+        }
+    }
+
     /// <summary>The graphs held by a node's attributes (<c>If</c> branches, <c>Loop</c> bodies).</summary>
     public static IEnumerable<GraphProto> Subgraphs(NodeProto node) =>
         node.Attribute.SelectMany(a => a.G is null ? a.Graphs : a.Graphs.Prepend(a.G));

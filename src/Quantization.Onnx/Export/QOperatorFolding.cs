@@ -43,7 +43,7 @@ internal sealed class QOperatorFolding
             foreach (string input in node.Input)
                 _reads[input] = _reads.GetValueOrDefault(input) + 1;
             foreach (var sub in ProtoBuilder.Subgraphs(node))
-                CollectReads(sub, _pinned);
+                ProtoBuilder.AddReads(sub, _pinned);
         }
     }
 
@@ -133,7 +133,7 @@ internal sealed class QOperatorFolding
         var first = new Dictionary<(int, string, ByteString), string>();
         var renamed = new Dictionary<string, string>(StringComparer.Ordinal);
         var read = new HashSet<string>(_pinned, StringComparer.Ordinal);
-        CollectReads(_graph, read);
+        ProtoBuilder.AddReads(_graph, read);
         foreach (var t in _graph.Initializer.ToList())
         {
             if (!read.Contains(t.Name) || _pinned.Contains(t.Name))
@@ -173,26 +173,13 @@ internal sealed class QOperatorFolding
         do
         {
             var read = new HashSet<string>(_pinned, StringComparer.Ordinal);
-            CollectReads(_graph, read);
+            ProtoBuilder.AddReads(_graph, read);
             var dead = _graph.Node.Where(n => n.OpType is "QuantizeLinear" or "DequantizeLinear" && n.Domain.Length == 0 && !n.Output.Any(read.Contains)).ToList();
             foreach (var node in dead)
                 _graph.Node.Remove(node);
             removed = dead.Count > 0;
         }
         while (removed);
-    }
-
-    private static void CollectReads(GraphProto graph, HashSet<string> read)
-    {
-        foreach (var node in graph.Node)
-        {
-            read.UnionWith(node.Input);
-            foreach (var sub in ProtoBuilder.Subgraphs(node))
-            {
-                read.UnionWith(sub.Output.Select(o => o.Name));
-                CollectReads(sub, read);
-            }
-        }
     }
 
     /// <summary>The <c>DequantizeLinear</c> (with an explicit zero point, or an int32 bias without) that writes <paramref name="value"/>.</summary>

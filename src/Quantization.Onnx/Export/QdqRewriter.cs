@@ -369,7 +369,7 @@ internal sealed class QdqRewriter
     private void RemoveUnusedConstants()
     {
         var read = new HashSet<string>(_graph.Output.Select(o => o.Name), StringComparer.Ordinal);
-        AddReads(_graph, read);
+        ProtoBuilder.AddReads(_graph, read);
         foreach (var t in _graph.Initializer.Where(t => !read.Contains(t.Name)).ToList())
         {
             _graph.Initializer.Remove(t);
@@ -390,19 +390,6 @@ internal sealed class QdqRewriter
             t.RawData = ByteString.CopyFrom(_original.Graph.Initializers[t.Name].ToRawBytes());
             t.ExternalData.Clear();
             t.ClearDataLocation();
-        }
-    }
-
-    private static void AddReads(GraphProto graph, HashSet<string> read)
-    {
-        foreach (var node in graph.Node)
-        {
-            read.UnionWith(node.Input);
-            foreach (var sub in ProtoBuilder.Subgraphs(node))
-            {
-                read.UnionWith(sub.Output.Select(o => o.Name));
-                AddReads(sub, read);
-            }
         }
     }
 }
