@@ -34,7 +34,7 @@ internal static class NameCompaction
             string candidate;
             do
                 candidate = Identifier(next++);
-            while (taken.IsTaken(candidate) || kept.Contains(candidate));
+            while (taken.IsTaken(candidate));
             return renamed[name] = candidate;
         }
 

@@ -7,7 +7,8 @@ namespace Quantization.Onnx.Export;
 
 /// <summary>
 /// Writes a quantized <see cref="GraphModule"/> back to ONNX, in the QDQ format ONNX Runtime's quantization tool
-/// produces and ONNX Runtime runs on its INT8 kernels.
+/// produces, or in QOperator format (<see cref="Save(OnnxModel, GraphModule, string, OnnxExportOptions?)"/>); ONNX
+/// Runtime runs both on its INT8 kernels.
 /// </summary>
 public static class OnnxExporter
 {
