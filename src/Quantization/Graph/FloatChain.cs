@@ -121,9 +121,8 @@ internal sealed class FloatChain
         var shape = new int[rank];
         shape.AsSpan().Fill(1);
         source.Shape.CopyTo(shape.AsSpan(rank - source.Rank));
-        // Every value is written below: an arena array need not be cleared first.
         int length = source.Length, last = _ops.Length - 1;
-        var result = new Tensor(TensorArena.Current?.TryTake(length, clear: false) ?? new float[length], shape);
+        var result = Tensor.Uninitialized(shape);
         float[] input = source.Storage, output = result.Storage;
         int tasks = (length + Chunk * ChunksPerTask - 1) / (Chunk * ChunksPerTask);
         KernelParallel.For(tasks, (long)length * _ops.Length, task =>

@@ -129,7 +129,7 @@ public sealed class Conv2d : Module
         if (Autograd.IsEnabled)
             return Functional.Conv2d(input, Weight, Bias, Geometry);
 
-        var y = new Tensor(n, OutChannels, Geometry.OutputHeight(h), Geometry.OutputWidth(w));
+        var y = Tensor.Uninitialized(n, OutChannels, Geometry.OutputHeight(h), Geometry.OutputWidth(w));
         Packed().Run(input.Value.AsSpan(), n, h, w, Bias is null ? default : Bias.Value.AsSpan(), y.AsSpan());
         return new Variable(y);
     }

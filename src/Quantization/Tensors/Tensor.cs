@@ -45,6 +45,16 @@ public sealed partial class Tensor
         _data = data;
     }
 
+    /// <summary>
+    /// A tensor whose values are undefined, for a kernel that writes every one: an array recycled by the active
+    /// <see cref="TensorArena"/> is not cleared first (an activation of a 640×640 detector is megabytes).
+    /// </summary>
+    internal static Tensor Uninitialized(params int[] shape)
+    {
+        int length = CheckedLength(shape, nameof(shape));
+        return new Tensor(TensorArena.Current?.TryTake(length, clear: false) ?? new float[length], shape);
+    }
+
     /// <summary>The array behind the values (shared by views such as <see cref="Reshape"/>).</summary>
     internal float[] Storage => _data;
 

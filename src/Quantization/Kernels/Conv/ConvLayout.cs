@@ -21,6 +21,73 @@ internal static class ConvLayout
     public static void ChannelsFirst<T>(ReadOnlySpan<T> hwc, int pixels, int channels, Span<T> chw) => Transpose(hwc, pixels, channels, chw);
 
     /// <summary>
+    /// An input row, padded with zeros, as <paramref name="stride"/> phases of <paramref name="phase"/> values each:
+    /// element j of the padded row goes to phase j mod stride, position j / stride.
+    /// </summary>
+    public static unsafe void Phases(float* row, int width, int padLeft, int stride, int phase, float* target)
+    {
+        var all = new Span<float>(target, stride * phase);
+        if (stride == 1)
+        {
+            all.Clear();
+            new ReadOnlySpan<float>(row, width).CopyTo(all[padLeft..]);
+            return;
+        }
+
+        all.Clear();
+        if (stride == 2)
+        {
+            // Even columns i = 2m sit at padded position 2m + padLeft, odd ones one further.
+            Deinterleave(row, width, target + padLeft % 2 * phase + padLeft / 2, target + (padLeft + 1) % 2 * phase + (padLeft + 1) / 2);
+            return;
+        }
+
+        // Padded position j = i + padLeft, walked as (phase r, position q) without a division per element.
+        int r = padLeft % stride, q = padLeft / stride;
+        for (int i = 0; i < width; i++)
+        {
+            target[r * phase + q] = row[i];
+            if (++r == stride)
+                (r, q) = (0, q + 1);
+        }
+    }
+
+    /// <summary>Splits a row into its even columns (to <paramref name="evens"/>) and odd columns (to <paramref name="odds"/>).</summary>
+    private static unsafe void Deinterleave(float* row, int width, float* evens, float* odds)
+    {
+        int i = 0;
+        if (Avx2.IsSupported)
+        {
+            for (; i + 16 <= width; i += 16)
+            {
+                var a = Avx.LoadVector256(row + i);
+                var b = Avx.LoadVector256(row + i + 8);
+                // Within lanes: [a0 a2 b0 b2 | a4 a6 b4 b6]; the 64-bit permute puts a's pairs before b's.
+                Avx.Store(evens + i / 2, Avx2.Permute4x64(Avx.Shuffle(a, b, 0b10_00_10_00).AsDouble(), 0b11_01_10_00).AsSingle());
+                Avx.Store(odds + i / 2, Avx2.Permute4x64(Avx.Shuffle(a, b, 0b11_01_11_01).AsDouble(), 0b11_01_10_00).AsSingle());
+            }
+        }
+        else if (AdvSimd.Arm64.IsSupported)
+        {
+            for (; i + 8 <= width; i += 8)
+            {
+                var a = AdvSimd.LoadVector128(row + i);
+                var b = AdvSimd.LoadVector128(row + i + 4);
+                AdvSimd.Store(evens + i / 2, AdvSimd.Arm64.UnzipEven(a, b));
+                AdvSimd.Store(odds + i / 2, AdvSimd.Arm64.UnzipOdd(a, b));
+            }
+        }
+
+        for (; i < width; i++)
+        {
+            if (i % 2 == 0)
+                evens[i / 2] = row[i];
+            else
+                odds[i / 2] = row[i];
+        }
+    }
+
+    /// <summary>
     /// im2col over one NHWC image for one group: row p = (oh, ow) holds, for each tap (kh, kw) in order, the group's
     /// channels at that input pixel, or <paramref name="padValue"/> where the tap falls in the padding. Row length
     /// <see cref="Conv2dGeometry.PatchSize"/>, column order (kh, kw, c) — the order the weights are packed in.

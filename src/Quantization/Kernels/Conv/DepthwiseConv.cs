@@ -19,47 +19,129 @@ internal static class DepthwiseConv
 {
     /// <summary>
     /// FP32: <c>y[n, c] = act(bias[c] + Σ_taps w[c, tap] x[n, c, shifted by the tap])</c>; weights [channels, kh·kw] as
-    /// PyTorch stores them. Each output is summed in tap order, starting from 0, then the bias is added.
+    /// PyTorch stores them. Each output is summed in tap order, starting from 0 (a tap in the padding adds 0 · w), then
+    /// the bias is added: the sums of <see cref="Fp32ChannelsLast"/>, bit for bit.
     /// </summary>
+    /// <remarks>
+    /// Each input row a plane's output rows read is copied once into a zero-padded buffer, split into its column phases
+    /// when the stride is above 1 (<see cref="ConvLayout.Phases"/>), and kept while later output rows read it. A tap of
+    /// an output row is then a contiguous run of that buffer, and each vector of output pixels sums all its taps in a
+    /// register: one store per output instead of a read and a write of the row per tap. Rows are computed to a whole
+    /// number of vectors and only their first <c>ow</c> pixels copied out, so there is no tail.
+    /// </remarks>
     public static unsafe void Fp32(ReadOnlySpan<float> input, int batch, int height, int width, Conv2dGeometry g, float[] weights,
         ReadOnlySpan<float> bias, float lo, float hi, bool clamp, Span<float> output, int maxThreads)
     {
         int channels = g.InChannels, oh = g.OutputHeight(height), ow = g.OutputWidth(width), taps = g.KernelH * g.KernelW;
-        var columns = ValidColumns(g, width, ow);
+        int lanes = Vector512.IsHardwareAccelerated ? Vector512<float>.Count : Vector<float>.Count;
+        int sw = g.StrideW, vectorWidth = (ow + lanes - 1) / lanes * lanes;
+        // A phase holds the padded row's every sw-th column and must reach the last vector of the farthest tap.
+        int phase = Math.Max((width + g.PadLeft + sw - 1) / sw, vectorWidth + (g.KernelW - 1) * g.DilationW / sw);
+        int rowFloats = sw * phase, span = (g.KernelH - 1) * g.DilationH + 1;
+        var biases = new float[channels];
+        bias.CopyTo(biases);
         fixed (float* px = input)
         fixed (float* py = output)
-        fixed (float* pb = bias)
+        fixed (float* pw = weights)
+        fixed (float* pb = biases)
         {
-            nint x = (nint)px, y = (nint)py, b = (nint)pb;
-            bool hasBias = !bias.IsEmpty;
+            nint x = (nint)px, y = (nint)py, w = (nint)pw, b = (nint)pb;
             KernelParallel.For(batch * channels, (long)batch * channels * oh * ow * taps, plane =>
             {
                 int c = plane % channels;
-                var source = new ReadOnlySpan<float>((float*)x + (long)plane * height * width, height * width);
-                var destination = new Span<float>((float*)y + (long)plane * oh * ow, oh * ow);
-                ReadOnlySpan<float> w = weights.AsSpan(c * taps, taps);
-                float biasValue = hasBias ? ((float*)b)[c] : 0f;
-                for (int i = 0; i < oh; i++)
+                float* source = (float*)x + (long)plane * height * width, target = (float*)y + (long)plane * oh * ow;
+                // The span input rows one output row reads (slot ih mod span), a zero row, and one output row.
+                float[] buffer = ArrayPool<float>.Shared.Rent((span + 1) * rowFloats + vectorWidth);
+                int* held = stackalloc int[span];
+                float** tapRows = stackalloc float*[taps];
+                new Span<int>(held, span).Fill(-1);
+                fixed (float* rows = buffer)
                 {
-                    Span<float> row = destination.Slice(i * ow, ow);
-                    row.Clear();
-                    for (int kh = 0; kh < g.KernelH; kh++)
+                    float* zero = rows + span * rowFloats, result = zero + rowFloats;
+                    new Span<float>(zero, rowFloats).Clear();
+                    for (int i = 0; i < oh; i++)
                     {
-                        int ih = i * g.StrideH - g.PadTop + kh * g.DilationH;
-                        if ((uint)ih >= (uint)height)
-                            continue;
-                        ReadOnlySpan<float> inputRow = source.Slice(ih * width, width);
-                        for (int kw = 0; kw < g.KernelW; kw++)
+                        for (int kh = 0; kh < g.KernelH; kh++)
                         {
-                            (int j0, int j1, int iw0) = columns[kw];
-                            if (j0 < j1)
-                                MultiplyAdd(inputRow, iw0, g.StrideW, w[kh * g.KernelW + kw], row.Slice(j0, j1 - j0));
-                        }
-                    }
+                            int ih = i * g.StrideH - g.PadTop + kh * g.DilationH;
+                            float* row = zero;
+                            if ((uint)ih < (uint)height)
+                            {
+                                row = rows + ih % span * rowFloats;
+                                if (held[ih % span] != ih)
+                                {
+                                    ConvLayout.Phases(source + (long)ih * width, width, g.PadLeft, sw, phase, row);
+                                    held[ih % span] = ih;
+                                }
+                            }
 
-                    AddBiasAndClamp(row, biasValue, lo, hi, clamp);
+                            for (int kw = 0; kw < g.KernelW; kw++)
+                            {
+                                int offset = kw * g.DilationW;
+                                tapRows[kh * g.KernelW + kw] = row + offset % sw * phase + offset / sw;
+                            }
+                        }
+
+                        Fp32Row(tapRows, taps, (float*)w + c * taps, vectorWidth, ((float*)b)[c], lo, hi, clamp, result);
+                        new ReadOnlySpan<float>(result, ow).CopyTo(new Span<float>(target + (long)i * ow, ow));
+                    }
                 }
+
+                ArrayPool<float>.Shared.Return(buffer);
             }, maxThreads);
+        }
+    }
+
+    /// <summary>
+    /// <c>y[j] = act(Σ_t tapRows[t][j] · w[t] + bias)</c> for j below <paramref name="count"/>, a multiple of the vector
+    /// width: two vectors at a time, so each tap's weight and row pointer are loaded once for both.
+    /// </summary>
+    private static unsafe void Fp32Row(float** tapRows, int taps, float* w, int count, float bias, float lo, float hi, bool clamp, float* y)
+    {
+        int j = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            const int Lanes = 16;
+            for (; j + 2 * Lanes <= count; j += 2 * Lanes)
+            {
+                Vector512<float> s0 = Vector512<float>.Zero, s1 = Vector512<float>.Zero;
+                for (int t = 0; t < taps; t++)
+                {
+                    float* r = tapRows[t] + j;
+                    var weight = Vector512.Create(w[t]);
+                    s0 += Vector512.Load(r) * weight;
+                    s1 += Vector512.Load(r + Lanes) * weight;
+                }
+
+                Finish(s0, y + j);
+                Finish(s1, y + j + Lanes);
+            }
+
+            if (j < count)
+            {
+                var s = Vector512<float>.Zero;
+                for (int t = 0; t < taps; t++)
+                    s += Vector512.Load(tapRows[t] + j) * Vector512.Create(w[t]);
+                Finish(s, y + j);
+            }
+
+            return;
+        }
+
+        int lanes = Vector<float>.Count;
+        for (; j < count; j += lanes)
+        {
+            var s = Vector<float>.Zero;
+            for (int t = 0; t < taps; t++)
+                s += Vector.Load(tapRows[t] + j) * new Vector<float>(w[t]);
+            s += new Vector<float>(bias);
+            (clamp ? Vector.Min(Vector.Max(s, new Vector<float>(lo)), new Vector<float>(hi)) : s).Store(y + j);
+        }
+
+        void Finish(Vector512<float> sum, float* target)
+        {
+            sum += Vector512.Create(bias);
+            (clamp ? Vector512.Min(Vector512.Max(sum, Vector512.Create(lo)), Vector512.Create(hi)) : sum).Store(target);
         }
     }
 
@@ -111,9 +193,9 @@ internal static class DepthwiseConv
                             if (j0 >= j1)
                                 continue;
                             if (stride > 1)
-                                MultiplyAdd(inputRow.Slice(iw0 % stride * phaseWidth, phaseWidth), iw0 / stride, 1, w[kh * g.KernelW + kw], acc.Slice(j0, j1 - j0));
+                                MultiplyAdd(inputRow.Slice(iw0 % stride * phaseWidth, phaseWidth), iw0 / stride, w[kh * g.KernelW + kw], acc.Slice(j0, j1 - j0));
                             else
-                                MultiplyAdd(inputRow, iw0, 1, w[kh * g.KernelW + kw], acc.Slice(j0, j1 - j0));
+                                MultiplyAdd(inputRow, iw0, w[kh * g.KernelW + kw], acc.Slice(j0, j1 - j0));
                         }
                     }
 
@@ -282,15 +364,14 @@ internal static class DepthwiseConv
 
     /// <summary>
     /// Whether <see cref="Fp32ChannelsLast"/> is the faster FP32 kernel: on x86 with AVX2 when the channels fill a vector
-    /// and the layer has a column stride or rows under 32 pixels. Float copies are four times the bytes, so long
-    /// stride-1 rows stay with the plane kernel (3×3, 48 channels, 160×160: 1.1 vs 2.8 ms); 5×5 on 384 channels of
-    /// 20×20 takes 0.64 instead of 2.0 ms, 5×5 stride 2 on 192 channels of 80×80 1.9 instead of 4.7 (one thread). With
-    /// 512-bit vectors (16 channels per step) it also wins on wide layers whatever the rows: 5×5 on 192 channels of
-    /// 40×40 0.86-1.4 instead of 1.8-2.0 ms; 3×3 on 96 channels of 80×80 was a wash (0.90-1.45 against 0.97).
+    /// and output rows are under 32 pixels, which the plane kernel would compute to a whole vector width and more.
+    /// Elsewhere the plane kernel wins, most on large strided layers, where the channels-last copies cost more than the
+    /// arithmetic (one / two threads, 512-bit vectors: 3×3 stride 2 on 32 channels of 320×320 0.89 / 0.47 ms against
+    /// 4.2 / 4.8; 3×3 on 48 channels of 160×160 0.94 / 0.53 against 2.4 / 2.7). With rows of 20 it loses: 5×5 on 384
+    /// channels of 20×20 0.93 / 0.63 against 0.58 / 0.55, 5×5 stride 2 on 192 channels of 40×40 0.55 / 0.55 against 0.31 / 0.31.
     /// </summary>
     public static bool PrefersChannelsLastFp32(Conv2dGeometry g, int width) =>
-        Avx2.IsSupported && g.InChannels >= 8
-        && (g.StrideW > 1 || g.OutputWidth(width) < 32 || g.InChannels >= 128 && Vector512.IsHardwareAccelerated);
+        Avx2.IsSupported && g.InChannels >= 8 && g.OutputWidth(width) < 32;
 
     /// <summary>Output row <paramref name="i"/> of the channels-last kernel, written NHWC through the epilogue.</summary>
     private static unsafe void ChannelsLastRow(byte* image, int paddedWidth, Conv2dGeometry g, int i, int ow, int* weights, int* start, Int8GemmEpilogue epilogue, nint output)
@@ -366,11 +447,6 @@ internal static class DepthwiseConv
         ArrayPool<int>.Shared.Return(buffer);
     }
 
-    /// <summary>
-    /// For each kernel column kw, the output columns [j0, j1) whose tap falls inside the input row, and the input
-    /// column read for j0: <c>iw = j·stride - padLeft + kw·dilation</c> must lie in [0, width). Computed once per call:
-    /// the divisions cost more than a row's multiply-adds.
-    /// </summary>
     /// <summary>Each row of <paramref name="plane"/> as <paramref name="stride"/> rows of its columns p, p + stride, … (phase p), each padded to the same length.</summary>
     private static void Deinterleave<T>(ReadOnlySpan<T> plane, int height, int width, int stride, Span<T> phases)
     {
@@ -388,6 +464,11 @@ internal static class DepthwiseConv
         }
     }
 
+    /// <summary>
+    /// For each kernel column kw, the output columns [j0, j1) whose tap falls inside the input row, and the input
+    /// column read for j0: <c>iw = j·stride - padLeft + kw·dilation</c> must lie in [0, width). Computed once per call:
+    /// the divisions cost more than a row's multiply-adds.
+    /// </summary>
     private static (int J0, int J1, int Iw0)[] ValidColumns(Conv2dGeometry g, int width, int ow)
     {
         var ranges = new (int, int, int)[g.KernelW];
@@ -402,13 +483,13 @@ internal static class DepthwiseConv
         return ranges;
     }
 
-    /// <summary><c>row[j] += w * input[iw0 + j·stride]</c>; vectorized when the run is contiguous (stride 1).</summary>
+    /// <summary><c>row[j] += w * input[iw0 + j]</c>, vectorized.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void MultiplyAdd<T>(ReadOnlySpan<T> input, int iw0, int stride, T w, Span<T> row)
+    private static void MultiplyAdd<T>(ReadOnlySpan<T> input, int iw0, T w, Span<T> row)
         where T : unmanaged, INumber<T>
     {
         int j = 0;
-        if (stride == 1 && Vector.IsHardwareAccelerated)
+        if (Vector.IsHardwareAccelerated)
         {
             var weight = new Vector<T>(w);
             ref T source = ref MemoryMarshal.GetReference(input.Slice(iw0, row.Length));
@@ -429,28 +510,7 @@ internal static class DepthwiseConv
         }
 
         for (; j < row.Length; j++)
-            row[j] += input[iw0 + j * stride] * w;
-    }
-
-    /// <summary><c>row[j] = clamp(row[j] + bias, lo, hi)</c>.</summary>
-    private static void AddBiasAndClamp(Span<float> row, float bias, float lo, float hi, bool clamp)
-    {
-        int j = 0;
-        if (Vector.IsHardwareAccelerated)
-        {
-            var b = new Vector<float>(bias);
-            var vlo = new Vector<float>(lo);
-            var vhi = new Vector<float>(hi);
-            ref float r = ref MemoryMarshal.GetReference(row);
-            for (; j <= row.Length - Vector<float>.Count; j += Vector<float>.Count)
-            {
-                var v = Vector.LoadUnsafe(ref r, (nuint)j) + b;
-                (clamp ? Vector.Min(Vector.Max(v, vlo), vhi) : v).StoreUnsafe(ref r, (nuint)j);
-            }
-        }
-
-        for (; j < row.Length; j++)
-            row[j] = clamp ? MathF.Min(MathF.Max(row[j] + bias, lo), hi) : row[j] + bias;
+            row[j] += input[iw0 + j] * w;
     }
 
     /// <summary><c>shifted[i] = x[i] - za</c>, widening bytes to int32 lanes.</summary>

@@ -1,8 +1,6 @@
 using System.Buffers;
 using System.Numerics;
 using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.Arm;
-using System.Runtime.Intrinsics.X86;
 using Quantization.Kernels.Gemm;
 using Quantization.Kernels.Threading;
 
@@ -267,41 +265,6 @@ internal sealed class Fp32Conv2d
         }
     }
 
-    /// <summary>Splits a row into its even columns (to <paramref name="evens"/>) and odd columns (to <paramref name="odds"/>).</summary>
-    private static unsafe void Deinterleave(float* row, int width, float* evens, float* odds)
-    {
-        int i = 0;
-        if (Avx2.IsSupported)
-        {
-            for (; i + 16 <= width; i += 16)
-            {
-                var a = Avx.LoadVector256(row + i);
-                var b = Avx.LoadVector256(row + i + 8);
-                // Within lanes: [a0 a2 b0 b2 | a4 a6 b4 b6]; the 64-bit permute puts a's pairs before b's.
-                Avx.Store(evens + i / 2, Avx2.Permute4x64(Avx.Shuffle(a, b, 0b10_00_10_00).AsDouble(), 0b11_01_10_00).AsSingle());
-                Avx.Store(odds + i / 2, Avx2.Permute4x64(Avx.Shuffle(a, b, 0b11_01_11_01).AsDouble(), 0b11_01_10_00).AsSingle());
-            }
-        }
-        else if (AdvSimd.Arm64.IsSupported)
-        {
-            for (; i + 8 <= width; i += 8)
-            {
-                var a = AdvSimd.LoadVector128(row + i);
-                var b = AdvSimd.LoadVector128(row + i + 4);
-                AdvSimd.Store(evens + i / 2, AdvSimd.Arm64.UnzipEven(a, b));
-                AdvSimd.Store(odds + i / 2, AdvSimd.Arm64.UnzipOdd(a, b));
-            }
-        }
-
-        for (; i < width; i++)
-        {
-            if (i % 2 == 0)
-                evens[i / 2] = row[i];
-            else
-                odds[i / 2] = row[i];
-        }
-    }
-
     /// <summary>
     /// Pointwise convolutions with few input channels (32 or fewer, no groups; 192 or fewer with 512-bit vectors) run on
     /// the NCHW planes directly: an output plane is a weighted sum of the input planes, so there is nothing to transpose,
@@ -352,7 +315,7 @@ internal sealed class Fp32Conv2d
                                 if ((uint)iy >= (uint)height)
                                     new Span<float>(target, rowFloats).Clear();
                                 else
-                                    Phases((float*)x + ((long)c * height + iy) * width, width, g.PadLeft, sw, phase, target);
+                                    ConvLayout.Phases((float*)x + ((long)c * height + iy) * width, width, g.PadLeft, sw, phase, target);
                                 for (int kx = 0; kx < kw; kx++)
                                 {
                                     int offset = kx * g.DilationW;
@@ -368,38 +331,6 @@ internal sealed class Fp32Conv2d
 
                 ArrayPool<float>.Shared.Return(rows);
             }, maxThreads);
-        }
-    }
-
-    /// <summary>
-    /// An input row, padded with zeros, as <paramref name="stride"/> phases of <paramref name="phase"/> values each:
-    /// element j of the padded row goes to phase j mod stride, position j / stride.
-    /// </summary>
-    private static unsafe void Phases(float* row, int width, int padLeft, int stride, int phase, float* target)
-    {
-        var all = new Span<float>(target, stride * phase);
-        if (stride == 1)
-        {
-            all.Clear();
-            new ReadOnlySpan<float>(row, width).CopyTo(all[padLeft..]);
-            return;
-        }
-
-        all.Clear();
-        if (stride == 2)
-        {
-            // Even columns i = 2m sit at padded position 2m + padLeft, odd ones one further.
-            Deinterleave(row, width, target + padLeft % 2 * phase + padLeft / 2, target + (padLeft + 1) % 2 * phase + (padLeft + 1) / 2);
-            return;
-        }
-
-        // Padded position j = i + padLeft, walked as (phase r, position q) without a division per element.
-        int r = padLeft % stride, q = padLeft / stride;
-        for (int i = 0; i < width; i++)
-        {
-            target[r * phase + q] = row[i];
-            if (++r == stride)
-                (r, q) = (0, q + 1);
         }
     }
 
