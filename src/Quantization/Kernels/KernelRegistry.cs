@@ -43,6 +43,9 @@ internal sealed class KernelRegistry<TVariant>
     /// <summary>The variant new work uses.</summary>
     public TVariant Best => _best.Value;
 
+    /// <summary>Whether the environment variable chose <see cref="Best"/>.</summary>
+    public bool IsForced => Find(Environment.GetEnvironmentVariable(EnvironmentVariable)?.Trim() ?? "") is not null;
+
     /// <summary>The supported variant called <paramref name="name"/>, or null.</summary>
     public TVariant? Find(string name) =>
         Supported.FirstOrDefault(v => string.Equals(v.Name, name, StringComparison.OrdinalIgnoreCase));

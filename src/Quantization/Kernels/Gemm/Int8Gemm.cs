@@ -30,19 +30,19 @@ internal static class Int8Gemm
 
     /// <summary>The variants, best first; <c>QUANTIZATION_INT8_GEMM</c> forces one by name.</summary>
     public static KernelRegistry<Int8GemmVariant> Registry { get; } = new("QUANTIZATION_INT8_GEMM",
-        Int8GemmAvx512VnniJit.Instance, Int8GemmAvxVnni.Instance, Int8GemmAvx512BW.Instance, Int8GemmAvx2.Instance,
+        Int8GemmAvx512VnniJit.Instance, Int8GemmAvx512VnniJit.Narrow, Int8GemmAvx512VnniJit.Narrowest, Int8GemmAvxVnni.Instance, Int8GemmAvx512BW.Instance, Int8GemmAvx2.Instance,
         Int8GemmAdvSimdDp.Instance, Int8GemmAdvSimd.Instance, Int8GemmScalar.Instance);
 
-    /// <summary>Packs s8 weights for <paramref name="variant"/> (default: the best one).</summary>
+    /// <summary>Packs s8 weights for <paramref name="variant"/>.</summary>
     /// <param name="w">K×N row-major, or N×K row-major (PyTorch's Linear weight [out, in]) when <paramref name="transposed"/>.</param>
     /// <param name="k">The inner dimension.</param>
     /// <param name="n">The number of output columns.</param>
     /// <param name="transposed">The layout of <paramref name="w"/>.</param>
     /// <param name="zeroPoints">One weight zero point for all columns, or one per column.</param>
-    /// <param name="variant">The variant whose layout to use.</param>
+    /// <param name="variant">The variant whose layout to use (default: the best one, at the panel width that suits N unless the environment forces a variant).</param>
     public static Int8PackedWeights Pack(ReadOnlySpan<sbyte> w, int k, int n, bool transposed, ReadOnlySpan<int> zeroPoints, Int8GemmVariant? variant = null)
     {
-        variant ??= Registry.Best;
+        variant ??= Registry.IsForced ? Registry.Best : Registry.Best.ForColumns(n);
         Debug.Assert(variant.IsSupported && k > 0 && n > 0);
         if (w.Length < (long)k * n)
             throw new ArgumentException($"Weights hold {w.Length} values; K×N = {k}×{n} needs {(long)k * n}.", nameof(w));

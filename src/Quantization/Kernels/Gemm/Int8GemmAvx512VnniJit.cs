@@ -11,9 +11,10 @@ namespace Quantization.Kernels.Gemm;
 /// <summary>
 /// AVX512-VNNI through generated code: 512-bit <c>vpdpbusd</c> (64 MACs per instruction, twice AVX-VNNI's), which
 /// .NET's intrinsics cannot express (they offer VNNI on 256-bit vectors only). Micro-kernels of up to
-/// <see cref="VnniKernelGenerator.MaxRows"/> rows × <see cref="VnniKernelGenerator.PanelWidth"/> columns come from
-/// <see cref="VnniKernelGenerator"/>, are placed in executable pages once per shape, and are called through an
-/// unmanaged function pointer. Activations are packed in tiles interleaved by K group, the layout the kernels read.
+/// <see cref="VnniKernelGenerator.MaxRows"/> rows × 64, 32 or 16 columns (<see cref="Instance"/>, <see cref="Narrow"/>,
+/// <see cref="Narrowest"/>) come from <see cref="VnniKernelGenerator"/>, are placed in executable pages once per shape,
+/// and are called through an unmanaged function pointer. Activations are packed in tiles interleaved by K group, the
+/// layout the kernels read, the same for every width.
 /// </summary>
 /// <remarks>
 /// Available on x86-64 Linux and Windows when the CPU reports AVX512-VNNI (CPUID leaf 7, ECX bit 11) and the OS
@@ -31,9 +32,9 @@ internal sealed unsafe class Int8GemmAvx512VnniJit : Int8GemmVariant
     /// <summary>The kernel last used per row count: a GEMM calls the same one thousands of times, so skip the dictionary.</summary>
     private readonly CachedKernel?[] _recent = new CachedKernel?[VnniKernelGenerator.MaxRows + 1];
     private static readonly int[] NoStartValues = new int[VnniKernelGenerator.PanelWidth];
-    private readonly Lazy<string?> _unavailableReason;
 
-    private Int8GemmAvx512VnniJit() => _unavailableReason = new Lazy<string?>(() =>
+    /// <summary>One check for all widths: the self-test runs each of them.</summary>
+    private static readonly Lazy<string?> UnavailableHere = new(() =>
     {
         string? reason = UnavailableReason(Environment.GetEnvironmentVariable(DisableVariable)) ?? SelfTest();
         if (reason is not null)
@@ -41,16 +42,27 @@ internal sealed unsafe class Int8GemmAvx512VnniJit : Int8GemmVariant
         return reason;
     });
 
-    public static Int8GemmAvx512VnniJit Instance { get; } = new();
+    private readonly int _vectors;
 
-    public override string Name => "Avx512VnniJit";
+    private Int8GemmAvx512VnniJit(int vectors) => _vectors = vectors;
 
-    public override bool IsSupported => _unavailableReason.Value is null;
+    /// <summary>Panels of 64 columns, the registry's choice; <see cref="ForColumns"/> picks a narrower width where it pads less.</summary>
+    public static Int8GemmAvx512VnniJit Instance { get; } = new(VnniKernelGenerator.MaxVectors);
+
+    /// <summary>Panels of 32 columns.</summary>
+    public static Int8GemmAvx512VnniJit Narrow { get; } = new(2);
+
+    /// <summary>Panels of 16 columns.</summary>
+    public static Int8GemmAvx512VnniJit Narrowest { get; } = new(1);
+
+    public override string Name => _vectors == VnniKernelGenerator.MaxVectors ? "Avx512VnniJit" : $"Avx512VnniJit{PanelWidth}";
+
+    public override bool IsSupported => UnavailableHere.Value is null;
 
     /// <summary>Why the variant cannot run here, or null.</summary>
-    public string? WhyUnavailable => _unavailableReason.Value;
+    public string? WhyUnavailable => UnavailableHere.Value;
 
-    public override int PanelWidth => VnniKernelGenerator.PanelWidth;
+    public override int PanelWidth => _vectors * 16;
 
     public override int MaxRows => VnniKernelGenerator.MaxRows;
 
@@ -81,7 +93,7 @@ internal sealed unsafe class Int8GemmAvx512VnniJit : Int8GemmVariant
         }
         else
         {
-            code = _kernels.GetOrAdd((rows, paddedK, tileStride), static key => Create(key.Rows, key.PaddedK, key.TileStride));
+            code = _kernels.GetOrAdd((rows, paddedK, tileStride), key => Create(key.Rows, key.PaddedK, key.TileStride, _vectors));
             _recent[rows] = new CachedKernel(paddedK, tileStride, code);
         }
 
@@ -207,32 +219,66 @@ internal sealed unsafe class Int8GemmAvx512VnniJit : Int8GemmVariant
         return CpuHasAvx512Vnni ? null : "the CPU does not report AVX512-VNNI";
     }
 
-    private static nint Create(int rows, int paddedK, int tileStride)
+    /// <summary>
+    /// The widest panels pad N=24 (the 96 -> 24 convolutions of a text detector's neck) to 64 columns, so 62 % of their
+    /// multiply-adds are thrown away. This instance gives the width with the least padded work, counting a 32-column
+    /// column as 17/16 and a 16-column one as 18/16 of a 64-column one: narrower kernels load more per multiply-add
+    /// (M=25600, K=864, one thread: N=24 5.4 ms at 32 columns against 6.9 at 64; N=192 15.6 and 17.3 against 15.2).
+    /// </summary>
+    public override Int8GemmVariant ForColumns(int n)
     {
-        byte[] code = VnniKernelGenerator.Generate(rows, paddedK, tileStride, OperatingSystem.IsWindows());
+        if (this != Instance)
+            return this;
+        long Cost(Int8GemmAvx512VnniJit v, int weight) => (long)(n + v.PanelWidth - 1) / v.PanelWidth * v.PanelWidth * weight;
+        var best = this;
+        long least = Cost(this, 16);
+        foreach (var (narrower, weight) in (ReadOnlySpan<(Int8GemmAvx512VnniJit, int)>)[(Narrow, 17), (Narrowest, 18)])
+        {
+            if (Cost(narrower, weight) < least)
+                (best, least) = (narrower, Cost(narrower, weight));
+        }
+
+        return best;
+    }
+
+    private static nint Create(int rows, int paddedK, int tileStride, int vectors)
+    {
+        byte[] code = VnniKernelGenerator.Generate(rows, paddedK, tileStride, OperatingSystem.IsWindows(), vectors);
         return ExecutableMemory.TryCreate(code, out string? failure)
             ?? throw new InvalidOperationException($"Executable memory for a generated kernel was refused: {failure}.");
     }
 
-    /// <summary>Generates and runs one kernel on known values; null when it computes the right sums.</summary>
+    /// <summary>Generates and runs one kernel of each width on known values; null when they compute the right sums.</summary>
     private static string? SelfTest()
     {
+        foreach (int vectors in (int[])[1, 2, VnniKernelGenerator.MaxVectors])
+        {
+            if (SelfTest(vectors) is { } failure)
+                return failure;
+        }
+
+        return null;
+    }
+
+    private static string? SelfTest(int vectors)
+    {
         // Five K groups: one pass of the four-group loop and one group after it.
-        const int Rows = 3, K = 20, Width = VnniKernelGenerator.PanelWidth;
-        byte[] code = VnniKernelGenerator.Generate(Rows, K, Width, OperatingSystem.IsWindows());
+        const int Rows = 3, K = 20;
+        int width = vectors * 16;
+        byte[] code = VnniKernelGenerator.Generate(Rows, K, width, OperatingSystem.IsWindows(), vectors);
         nint? kernel = ExecutableMemory.TryCreate(code, out string? failure);
         if (kernel is null)
             return failure;
 
         var a = new byte[Rows * K];
-        var panel = new sbyte[K * Width];
-        var init = new int[Width];
-        var tile = new int[Rows * Width];
+        var panel = new sbyte[K * width];
+        var init = new int[width];
+        var tile = new int[Rows * width];
         for (int i = 0; i < a.Length; i++)
             a[i] = (byte)(250 - i);
         for (int i = 0; i < panel.Length; i++)
             panel[i] = (sbyte)(i % 2 == 0 ? -128 + i % 7 : 127 - i % 5);
-        for (int j = 0; j < Width; j++)
+        for (int j = 0; j < width; j++)
             init[j] = 1000 * j - 7;
         fixed (byte* pa = a)
         fixed (sbyte* pw = panel)
@@ -242,13 +288,13 @@ internal sealed unsafe class Int8GemmAvx512VnniJit : Int8GemmVariant
 
         for (int r = 0; r < Rows; r++)
         {
-            for (int j = 0; j < Width; j++)
+            for (int j = 0; j < width; j++)
             {
                 int sum = init[j];
                 for (int p = 0; p < K; p++)
-                    sum += a[((p >> 2) * Rows + r) * 4 + (p & 3)] * panel[((p >> 2) * Width + j) * 4 + (p & 3)];
-                if (tile[r * Width + j] != sum)
-                    return $"the self-test kernel computed {tile[r * Width + j]} instead of {sum}";
+                    sum += a[((p >> 2) * Rows + r) * 4 + (p & 3)] * panel[((p >> 2) * width + j) * 4 + (p & 3)];
+                if (tile[r * width + j] != sum)
+                    return $"the {width}-column self-test kernel computed {tile[r * width + j]} instead of {sum}";
             }
         }
 

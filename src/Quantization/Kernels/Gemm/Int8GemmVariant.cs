@@ -42,6 +42,9 @@ internal abstract class Int8GemmVariant : IKernelVariant
     /// <summary>Subtracted from every u8 activation while packing (0, or 128 to make it s8).</summary>
     public virtual int ActivationOffset => 0;
 
+    /// <summary>The variant of the same kind to pack weights with <paramref name="n"/> columns for: this one, or one with narrower panels that pad N less.</summary>
+    public virtual Int8GemmVariant ForColumns(int n) => this;
+
     public int PaddedK(int k) => (k + KStep - 1) / KStep * KStep;
 
     public int PanelBytes(int k) => PaddedK(k) * PanelWidth * WeightElementSize;

@@ -58,6 +58,41 @@ public class Avx512VnniJitTests
     public void Impossible_shapes_are_refused(int rows, int paddedK) =>
         Assert.Throws<ArgumentOutOfRangeException>(() => VnniKernelGenerator.Generate(rows, paddedK, VnniKernelGenerator.PanelWidth, windowsAbi: false));
 
+    [Theory]
+    [InlineData(3, 0, 0)]
+    [InlineData(2, 3, 0)]
+    [InlineData(2, 2, 16)]
+    public void Impossible_widths_are_refused(int rows, int vectors, int tileStride) =>
+        Assert.Throws<ArgumentOutOfRangeException>(() => VnniKernelGenerator.Generate(rows, 8, tileStride == 0 ? VnniKernelGenerator.PanelWidth : tileStride, windowsAbi: false, vectors));
+
+    [Theory]
+    [InlineData(12, 16)]
+    [InlineData(16, 16)]
+    [InlineData(24, 32)]
+    [InlineData(32, 32)]
+    [InlineData(40, 16)]
+    [InlineData(64, 64)]
+    [InlineData(96, 32)]
+    [InlineData(128, 64)]
+    [InlineData(192, 64)]
+    [InlineData(360, 64)]
+    public void Weights_get_the_panel_width_that_pads_the_columns_least(int n, int width)
+    {
+        Assert.Equal(width, Int8GemmAvx512VnniJit.Instance.ForColumns(n).PanelWidth);
+        // A width asked for by name stays.
+        Assert.Same(Int8GemmAvx512VnniJit.Narrow, Int8GemmAvx512VnniJit.Narrow.ForColumns(n));
+        Assert.Same(Int8GemmAvx512VnniJit.Narrowest, Int8GemmAvx512VnniJit.Narrowest.ForColumns(n));
+    }
+
+    [Fact]
+    public void Every_width_is_in_the_registry_so_every_gemm_test_runs_it()
+    {
+        var names = Int8Gemm.Registry.All.Select(v => v.Name).ToList();
+        Assert.Equal(["Avx512VnniJit", "Avx512VnniJit32", "Avx512VnniJit16"], names.Take(3));
+        if (Int8GemmAvx512VnniJit.Instance.IsSupported)
+            Assert.Contains(Int8Gemm.Registry.Supported, v => v.Name == "Avx512VnniJit16");
+    }
+
     [Fact]
     public void Executable_memory_runs_generated_code()
     {
