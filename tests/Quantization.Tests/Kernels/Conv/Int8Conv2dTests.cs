@@ -45,6 +45,8 @@ public class Int8Conv2dTests
         yield return (new Conv2dGeometry(5, 11, 1, 1), 7, 9);
         // Pointwise over runs of 32 pixels (512-bit vectors), then 16, then single pixels.
         yield return (new Conv2dGeometry(40, 9, 1, 1), 5, 10);
+        // Pointwise over a run of 64 pixels (four 512-bit vectors), then 16, then one; output channels 4 + 4 + 2.
+        yield return (new Conv2dGeometry(12, 10, 1, 1), 9, 9);
         // Images im2col takes in several chunks (the last one short), without and with groups.
         yield return (new Conv2dGeometry(64, 24, 3, 3, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1), 17, 20);
         yield return (new Conv2dGeometry(64, 32, 3, 3, StrideH: 1, StrideW: 1, Groups: 2), 31, 30);
