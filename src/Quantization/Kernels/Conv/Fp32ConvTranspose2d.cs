@@ -1,8 +1,7 @@
 using System.Buffers;
-using System.Numerics;
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.Arm;
+using System.Runtime.Intrinsics.X86;
 using Quantization.Kernels.Gemm;
 using Quantization.Kernels.Threading;
 
@@ -21,15 +20,13 @@ namespace Quantization.Kernels.Conv;
 /// </remarks>
 internal sealed class Fp32ConvTranspose2d
 {
-    private readonly Fp32PackedB[] _groupWeights;   // empty when _patterns is set
+    private readonly Fp32PackedB[] _groupWeights;   // empty when _direct is set
 
     /// <summary>
-    /// With taps that never overlap (the usual 2×2 upsampling), the weights as vectors along an output row, for each
-    /// phase (output column modulo the kernel width) a vector can start at: [phase, out channel, kh, in channel, lane].
+    /// With taps that never overlap (the usual 2×2 upsampling), the weights as a pointwise convolution's: one row per
+    /// (output channel, tap), [o, kh, kw, in channel].
     /// </summary>
-    private readonly float[]? _patterns;
-
-    private readonly int _phases;
+    private readonly float[]? _direct;
 
     /// <param name="geometry">The transposed convolution's shape.</param>
     /// <param name="weights">Weights [inChannels, outChannels / groups, kernelH, kernelW], as PyTorch and ONNX store them.</param>
@@ -45,24 +42,15 @@ internal sealed class Fp32ConvTranspose2d
         if (geometry is { Groups: 1, DilationH: 1, DilationW: 1, PadTop: 0, PadLeft: 0, PadBottom: 0, PadRight: 0, OutputPaddingH: 0, OutputPaddingW: 0 }
             && geometry.StrideH == geometry.KernelH && geometry.StrideW == geometry.KernelW)
         {
-            int ci = geometry.InChannels, co = geometry.OutChannels, lanes = Vector<float>.Count;
-            // Pattern (o, kh, c) is one vector of output row 2·i + kh: lane l holds w[c, o, kh, (phase + l) % kernelW]
-            // for the phases a vector can start at.
-            _phases = lanes % geometry.KernelW == 0 ? 1 : geometry.KernelW;
-            _patterns = new float[_phases * co * geometry.KernelH * ci * lanes];
-            for (int phase = 0; phase < _phases; phase++)
+            // Row ((o·kH + kh)·kW + kw) of the direct weights holds w[c, o, kh, kw] over the input channels c.
+            int ci = geometry.InChannels, co = geometry.OutChannels;
+            _direct = new float[co * taps * ci];
+            for (int c = 0; c < ci; c++)
             {
                 for (int o = 0; o < co; o++)
                 {
-                    for (int kh = 0; kh < geometry.KernelH; kh++)
-                    {
-                        for (int c = 0; c < ci; c++)
-                        {
-                            int start = (((phase * co + o) * geometry.KernelH + kh) * ci + c) * lanes;
-                            for (int l = 0; l < lanes; l++)
-                                _patterns[start + l] = weights[(c * co + o) * taps + kh * geometry.KernelW + (phase + l) % geometry.KernelW];
-                        }
-                    }
+                    for (int t = 0; t < taps; t++)
+                        _direct[(o * taps + t) * ci + c] = weights[(c * co + o) * taps + t];
                 }
             }
 
@@ -108,7 +96,7 @@ internal sealed class Fp32ConvTranspose2d
         if (!bias.IsEmpty && bias.Length != g.OutChannels)
             throw new ArgumentException($"Expected {g.OutChannels} biases but got {bias.Length}.", nameof(bias));
         (float lo, float hi) = Fp32Gemm.Bounds(activation, clampMin, clampMax);
-        if (_patterns is not null)
+        if (_direct is not null)
         {
             RunDirect(input, batch, height, width, bias, output, activation != Fp32Activation.None, lo, hi, maxThreads);
             return;
@@ -147,121 +135,76 @@ internal sealed class Fp32ConvTranspose2d
 
     /// <summary>
     /// Non-overlapping taps: input row i makes output rows i·kH + kh, and output pixel (i·kH + kh, j·kW + kw) is
-    /// <c>bias + Σ_c w[c, o, kh, kw] x[c, i, j]</c>. Each input row is spread once to output width (x[c, i, j]
-    /// repeated kW times); an output row is then a sum of those spread rows times the (o, kh, c) patterns, one vector
-    /// multiply-add per input channel and vector of output pixels, with no GEMM, layout change or scatter.
+    /// <c>act(bias[o] + Σ_c w[c, o, kh, kw] x[c, i, j])</c>: a pointwise convolution of the input row to one row per
+    /// (o, kh, kw), by the FP32 convolution's register-blocked kernel (<see cref="Fp32Conv2d.Channels"/>), whose rows
+    /// are then interleaved into the output rows. No GEMM, layout change or scatter; input rows run in parallel.
     /// </summary>
     private unsafe void RunDirect(ReadOnlySpan<float> input, int batch, int height, int width, ReadOnlySpan<float> bias, Span<float> output, bool clamp, float lo, float hi, int maxThreads)
     {
         var g = Geometry;
-        int ci = g.InChannels, co = g.OutChannels, kh = g.KernelH, kw = g.KernelW, oh = g.OutputHeight(height), ow = g.OutputWidth(width);
-        float[] patterns = _patterns!;
-        int phases = _phases;
+        int ci = g.InChannels, co = g.OutChannels, kh = g.KernelH, kw = g.KernelW, taps = kh * kw, oh = g.OutputHeight(height), ow = g.OutputWidth(width);
+        float[] weights = _direct!;
+        var rowBias = new float[co * taps];
+        for (int o = 0; o < co; o++)
+            rowBias.AsSpan(o * taps, taps).Fill(bias.IsEmpty ? 0f : bias[o]);
         fixed (float* px = input)
         fixed (float* py = output)
-        fixed (float* pb = bias)
         {
-            nint x = (nint)px, y = (nint)py, b = (nint)pb;
-            bool hasBias = !bias.IsEmpty;
-            KernelParallel.For(batch * height, (long)batch * height * ow * kh * ci * co, row =>
+            nint x = (nint)px, y = (nint)py;
+            KernelParallel.For(batch * height, (long)batch * height * width * taps * ci * co, row =>
             {
                 int n = row / height, i = row % height;
-                float[] spread = ArrayPool<float>.Shared.Rent(ci * ow);
+                float** planes = stackalloc float*[ci];
                 for (int c = 0; c < ci; c++)
-                    Spread((float*)x + ((long)(n * ci + c) * height + i) * width, width, kw, spread.AsSpan(c * ow, ow));
-
-                for (int o = 0; o < co; o++)
+                    planes[c] = (float*)x + ((long)(n * ci + c) * height + i) * width;
+                float[] rows = ArrayPool<float>.Shared.Rent(co * taps * width);
+                fixed (float* r = rows)
                 {
-                    float biasValue = hasBias ? ((float*)b)[o] : 0f;
-                    for (int r = 0; r < kh; r++)
+                    for (int o = 0; o < co * taps; o += 4)
+                        Fp32Conv2d.Channels(planes, 0, width, o, Math.Min(4, co * taps - o), ci, weights, rowBias, lo, hi, clamp, r, width);
+                    for (int o = 0; o < co; o++)
                     {
-                        var destination = new Span<float>((float*)y + ((long)(n * co + o) * oh + i * kh + r) * ow, ow);
-                        OutputRow(spread, ci, ow, patterns, phases, (o * kh + r) * ci, co * kh * ci, kw, biasValue, clamp, lo, hi, destination);
+                        for (int k = 0; k < kh; k++)
+                            Interleave(r + (long)(o * taps + k * kw) * width, width, kw, (float*)y + ((long)(n * co + o) * oh + i * kh + k) * ow);
                     }
                 }
 
-                ArrayPool<float>.Shared.Return(spread);
+                ArrayPool<float>.Shared.Return(rows);
             }, maxThreads);
         }
     }
 
-    /// <summary><c>target[j·kW + t] = source[j]</c>: each value repeated kW times (2×2 upsampling: a lane shuffle).</summary>
-    private static unsafe void Spread(float* source, int width, int kw, Span<float> target)
+    /// <summary><c>target[j·kW + t] = rows[t·width + j]</c>: the kW tap rows of one output row, interleaved.</summary>
+    private static unsafe void Interleave(float* rows, int width, int kw, float* target)
     {
         int j = 0;
-        fixed (float* t = target)
+        if (kw == 2 && Avx512F.IsSupported)
         {
-            if (kw == 2)
+            var low = Vector512.Create(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+            var high = Vector512.Create(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+            for (; j + 16 <= width; j += 16)
             {
-                for (; j + 4 <= width; j += 4)
-                {
-                    var v = Vector128.Load(source + j);
-                    Vector128.Shuffle(v, Vector128.Create(0, 0, 1, 1)).Store(t + 2 * j);
-                    Vector128.Shuffle(v, Vector128.Create(2, 2, 3, 3)).Store(t + 2 * j + 4);
-                }
+                var a = Vector512.Load(rows + j);
+                var b = Vector512.Load(rows + width + j);
+                Avx512F.PermuteVar16x32x2(a, low, b).Store(target + 2 * j);
+                Avx512F.PermuteVar16x32x2(a, high, b).Store(target + 2 * j + 16);
             }
+        }
+        else if (kw == 2 && AdvSimd.Arm64.IsSupported)
+        {
+            for (; j + 4 <= width; j += 4)
+            {
+                var a = AdvSimd.LoadVector128(rows + j);
+                var b = AdvSimd.LoadVector128(rows + width + j);
+                AdvSimd.Store(target + 2 * j, AdvSimd.Arm64.ZipLow(a, b));
+                AdvSimd.Store(target + 2 * j + 4, AdvSimd.Arm64.ZipHigh(a, b));
+            }
+        }
 
-            for (; j < width; j++)
-            {
-                for (int k = 0; k < kw; k++)
-                    t[j * kw + k] = source[j];
-            }
+        for (; j < width; j++)
+        {
+            for (int t = 0; t < kw; t++)
+                target[j * kw + t] = rows[t * width + j];
         }
     }
-
-    /// <summary>One output row: <c>dst[p] = act(bias + Σ_c pattern[c][p] · spread[c][p])</c>, four vectors at a time.</summary>
-    private static void OutputRow(float[] spread, int ci, int ow, float[] patterns, int phases, int patternRow, int phaseStride, int kernelW, float bias, bool clamp, float lo, float hi, Span<float> destination)
-    {
-        int lanes = Vector<float>.Count, p = 0;
-        ref float s = ref spread[0];
-        ref float d = ref MemoryMarshal.GetReference(destination);
-        var vlo = new Vector<float>(lo);
-        var vhi = new Vector<float>(hi);
-        if (phases == 1)
-        {
-            ref float w = ref patterns[patternRow * lanes];
-            for (; p + 4 * lanes <= ow; p += 4 * lanes)
-            {
-                Vector<float> a0 = new(bias), a1 = a0, a2 = a0, a3 = a0;
-                for (int c = 0; c < ci; c++)
-                {
-                    var pattern = Vector.LoadUnsafe(ref w, (nuint)(c * lanes));
-                    nuint at = (nuint)(c * ow + p);
-                    a0 = Vector.FusedMultiplyAdd(pattern, Vector.LoadUnsafe(ref s, at), a0);
-                    a1 = Vector.FusedMultiplyAdd(pattern, Vector.LoadUnsafe(ref s, at + (nuint)lanes), a1);
-                    a2 = Vector.FusedMultiplyAdd(pattern, Vector.LoadUnsafe(ref s, at + (nuint)(2 * lanes)), a2);
-                    a3 = Vector.FusedMultiplyAdd(pattern, Vector.LoadUnsafe(ref s, at + (nuint)(3 * lanes)), a3);
-                }
-
-                Store(a0, clamp, vlo, vhi, ref d, p);
-                Store(a1, clamp, vlo, vhi, ref d, p + lanes);
-                Store(a2, clamp, vlo, vhi, ref d, p + 2 * lanes);
-                Store(a3, clamp, vlo, vhi, ref d, p + 3 * lanes);
-            }
-        }
-
-        for (; p + lanes <= ow; p += lanes)
-        {
-            // A vector starting at column p starts at phase p % kW of the pattern.
-            ref float w = ref patterns[(((phases == 1 ? 0 : p % phases) * phaseStride) + patternRow) * lanes];
-            Vector<float> acc = new(bias);
-            for (int c = 0; c < ci; c++)
-                acc = Vector.FusedMultiplyAdd(Vector.LoadUnsafe(ref w, (nuint)(c * lanes)), Vector.LoadUnsafe(ref s, (nuint)(c * ow + p)), acc);
-            Store(acc, clamp, vlo, vhi, ref d, p);
-        }
-
-        for (; p < ow; p++)
-        {
-            // Column p takes tap p % kW: lane p % kW of phase 0 when kW divides the lane count, else lane 0 of phase p % kW.
-            int at = phases == 1 ? (patternRow * lanes) + p % kernelW : ((p % phases * phaseStride) + patternRow) * lanes;
-            float sum = bias;
-            for (int c = 0; c < ci; c++)
-                sum = MathF.FusedMultiplyAdd(patterns[at + c * lanes], spread[c * ow + p], sum);
-            destination[p] = clamp ? Math.Min(Math.Max(sum, lo), hi) : sum;
-        }
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Store(Vector<float> value, bool clamp, Vector<float> lo, Vector<float> hi, ref float destination, int at) =>
-        (clamp ? Vector.Min(Vector.Max(value, lo), hi) : value).StoreUnsafe(ref destination, (nuint)at);
 }

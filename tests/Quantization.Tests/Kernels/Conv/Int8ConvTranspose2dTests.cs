@@ -24,6 +24,8 @@ public class Int8ConvTranspose2dTests
         // that does not, with tails.
         yield return (new ConvTranspose2dGeometry(24, 5, 2, 2, StrideH: 2, StrideW: 2), 3, 21);
         yield return (new ConvTranspose2dGeometry(3, 2, 1, 3, StrideH: 1, StrideW: 3), 2, 11);
+        // Rows of 70: the FP32 kernel's blocks of 64 pixels and its 16-lane interleave, then tails.
+        yield return (new ConvTranspose2dGeometry(8, 3, 2, 2, StrideH: 2, StrideW: 2), 2, 70);
     }
 
     [Theory]
