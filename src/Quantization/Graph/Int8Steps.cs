@@ -1,5 +1,6 @@
 using System.Numerics.Tensors;
 using Quantization.Kernels.Elementwise;
+using Quantization.Kernels.Threading;
 
 namespace Quantization.Graph;
 
@@ -13,6 +14,9 @@ namespace Quantization.Graph;
 internal static class Int8Steps
 {
     private const int Chunk = 512;
+
+    /// <summary>Chunks per parallel task of an elementwise step.</summary>
+    private const int ChunksPerTask = 32;
 
     /// <summary>A quantized value's codes and how to read them: dequantized, or through <paramref name="Function"/>.</summary>
     internal readonly record struct Operand(QuantizedTensor Codes, Int8Plan.LazyValue? Function);
@@ -116,19 +120,23 @@ internal static class Int8Steps
         int run = a.Function is { Channels: > 1 } fa ? Int8Plan.PlaneSize(a.Codes.Shape, fa)
             : b.Function is { Channels: > 1 } fb ? Int8Plan.PlaneSize(b.Codes.Shape, fb) : length;
         var codes = TensorArena.RentBytes(length);
-        Span<float> x = stackalloc float[Chunk];
-        Span<float> y = stackalloc float[Chunk];
-        for (int first = 0; first < length; first += run)
+        // Tasks of whole runs (planes), or of blocks of chunks when there is one run; every element is computed alone,
+        // so the split does not change a code.
+        int block = run < length ? run : Chunk * ChunksPerTask;
+        KernelParallel.For((length + block - 1) / block, (long)length * 4, task =>
         {
-            for (int start = first; start < first + run; start += Chunk)
+            Span<float> x = stackalloc float[Chunk];
+            Span<float> y = stackalloc float[Chunk];
+            int end = Math.Min(length, (task + 1) * block);
+            for (int start = task * block; start < end; start += Chunk)
             {
-                int n = Math.Min(Chunk, first + run - start);
+                int n = Math.Min(Chunk, end - start);
                 Decode(a, start, x[..n]);
                 Decode(b, start, y[..n]);
                 Apply(op, x[..n], y[..n]);
                 QuantizeKernels.QuantizeToUInt8(x[..n], output.Scale, output.ZeroPoint, 0, 255, RoundingConvention.Onnx, codes.AsSpan(start, n));
             }
-        }
+        });
 
         return QuantizedTensor.Wrap(codes, a.Codes.Shape.ToArray(), output);
     }
