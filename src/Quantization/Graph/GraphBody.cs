@@ -187,7 +187,7 @@ internal sealed class GraphBody
             }
             else if (plan.Lazy.TryGetValue(name, out var function) && scope.TryGetQuantized(function.Source, out var source))
             {
-                result = new Tensor(source.Shape);
+                result = Tensor.Uninitialized([.. source.Shape]);
                 Int8Plan.ApplyTable<float>(function.Table, function, source, result.AsSpan());
             }
             else if (plan.Chains.TryGetValue(name, out var chain))

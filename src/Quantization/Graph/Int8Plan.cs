@@ -1,5 +1,5 @@
-using System.Runtime.InteropServices;
 using Quantization.Kernels.Elementwise;
+using Quantization.Kernels.Threading;
 using Quantization.Nn;
 using Quantization.Nn.Quantized;
 
@@ -351,32 +351,36 @@ internal sealed class Int8Plan
         return release.Select(r => r.ToArray()).ToArray();
     }
 
-    /// <summary>Applies a per-channel table (bytes or floats) to the codes of <paramref name="source"/>.</summary>
-    public static void ApplyTable<T>(ReadOnlySpan<T> table, LazyValue function, QuantizedTensor source, Span<T> destination)
+    /// <summary>
+    /// Applies a per-channel table (bytes or floats) to the codes of <paramref name="source"/>, in parallel by blocks of
+    /// a channel's run (each code is looked up alone, so the split changes nothing).
+    /// </summary>
+    public static unsafe void ApplyTable<T>(ReadOnlySpan<T> table, LazyValue function, QuantizedTensor source, Span<T> destination)
         where T : unmanaged
     {
-        var codes = source.AsUInt8Span();
         int channels = function.Channels;
         var (outer, inner) = ChannelRuns(source.Shape, channels, function.MinRank);
-        int c = 0, i = 0;
-        for (int o = 0; o < outer; o++)
+        int blocks = Math.Max(1, inner / TableBlock), blockLength = (inner + blocks - 1) / blocks;
+        fixed (T* pt = table)
+        fixed (byte* pc = source.AsUInt8Span())
+        fixed (T* pd = destination)
         {
-            var t = table.Slice(c * 256, 256);
-            if (typeof(T) == typeof(byte))
+            nint t = (nint)pt, codes = (nint)pc, target = (nint)pd;
+            KernelParallel.For(outer * blocks, (long)outer * inner, task =>
             {
-                ByteLookup.Apply(MemoryMarshal.Cast<T, byte>(t), codes.Slice(i, inner), MemoryMarshal.Cast<T, byte>(destination.Slice(i, inner)));
-                i += inner;
-            }
-            else
-            {
-                ByteLookup.Apply(MemoryMarshal.Cast<T, float>(t), codes.Slice(i, inner), MemoryMarshal.Cast<T, float>(destination.Slice(i, inner)));
-                i += inner;
-            }
-
-            if (++c == channels)
-                c = 0;
+                int o = task / blocks, first = task % blocks * blockLength, start = o * inner + first, length = Math.Min(blockLength, inner - first);
+                var from = new ReadOnlySpan<byte>((byte*)codes + start, length);
+                T* lookup = (T*)t + o % channels * 256;
+                if (typeof(T) == typeof(byte))
+                    ByteLookup.Apply(new ReadOnlySpan<byte>(lookup, 256), from, new Span<byte>((byte*)target + start, length));
+                else
+                    ByteLookup.Apply(new ReadOnlySpan<float>(lookup, 256), from, new Span<float>((float*)target + start, length));
+            });
         }
     }
+
+    /// <summary>Codes per parallel task of <see cref="ApplyTable{T}"/>.</summary>
+    private const int TableBlock = 64 << 10;
 
     /// <summary>The length of the runs of <paramref name="shape"/> over which <paramref name="function"/> uses one channel's table.</summary>
     /// <exception cref="InvalidOperationException">The table does not fit the shape.</exception>
