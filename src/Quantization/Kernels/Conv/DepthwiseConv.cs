@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Numerics;
-using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -149,57 +148,65 @@ internal static class DepthwiseConv
     /// INT8: <c>acc[n, c] = Σ_taps (x - za) * (w[c, tap] - zw[c])</c> over u8 NCHW planes, then the epilogue with channel
     /// c's entries. <paramref name="weights"/> hold <c>w - zw</c>, [channels, kh·kw]; padding contributes nothing.
     /// </summary>
+    /// <remarks>
+    /// As <see cref="Fp32"/>: each input row an output row reads is widened once to <c>x - za</c> in a zero-padded,
+    /// phase-split buffer kept while later rows read it, and each vector of output pixels sums its taps in a register.
+    /// </remarks>
     public static unsafe void Int8<TOut>(ReadOnlySpan<byte> input, int batch, int height, int width, int za, Conv2dGeometry g, int[] weights,
         Int8GemmEpilogue epilogue, Span<TOut> output, int maxThreads)
         where TOut : unmanaged
     {
         int channels = g.InChannels, oh = g.OutputHeight(height), ow = g.OutputWidth(width), taps = g.KernelH * g.KernelW;
-        var columns = ValidColumns(g, width, ow);
+        int lanes = Vector512.IsHardwareAccelerated ? Vector512<int>.Count : Vector<int>.Count;
+        int sw = g.StrideW, vectorWidth = (ow + lanes - 1) / lanes * lanes;
+        int phase = Math.Max((width + g.PadLeft + sw - 1) / sw, vectorWidth + (g.KernelW - 1) * g.DilationW / sw);
+        int rowInts = sw * phase, span = (g.KernelH - 1) * g.DilationH + 1;
         fixed (byte* px = input)
         fixed (TOut* py = output)
+        fixed (int* pw = weights)
         {
-            nint x = (nint)px, y = (nint)py;
+            nint x = (nint)px, y = (nint)py, w = (nint)pw;
             KernelParallel.For(batch * channels, (long)batch * channels * oh * ow * taps, plane =>
             {
                 int c = plane % channels;
-                int stride = g.StrideW, phaseWidth = (width + stride - 1) / stride;
-                int[] buffer = ArrayPool<int>.Shared.Rent(height * width + ow + (stride > 1 ? height * stride * phaseWidth : 0));
-                Span<int> shifted = buffer.AsSpan(0, height * width);
-                Span<int> acc = buffer.AsSpan(height * width, ow);
-                Subtract(new ReadOnlySpan<byte>((byte*)x + (long)plane * height * width, height * width), za, shifted);
-                if (stride > 1)
+                byte* source = (byte*)x + (long)plane * height * width;
+                // The span widened input rows (slot ih mod span), a zero row, one output row, and one row before its phases.
+                int[] buffer = ArrayPool<int>.Shared.Rent((span + 1) * rowInts + vectorWidth + width);
+                int* held = stackalloc int[span];
+                int** tapRows = stackalloc int*[taps];
+                new Span<int>(held, span).Fill(-1);
+                fixed (int* rows = buffer)
                 {
-                    // Strided taps read every stride-th column: split each row into its column phases once, so every
-                    // tap reads one phase contiguously and vectorizes.
-                    Span<int> phases = buffer.AsSpan(height * width + ow, height * stride * phaseWidth);
-                    Deinterleave<int>(shifted, height, width, stride, phases);
-                    shifted = phases;
-                }
-
-                int rowLength = stride > 1 ? stride * phaseWidth : width;
-                ReadOnlySpan<int> w = weights.AsSpan(c * taps, taps);
-                for (int i = 0; i < oh; i++)
-                {
-                    acc.Clear();
-                    for (int kh = 0; kh < g.KernelH; kh++)
+                    int* zero = rows + span * rowInts, result = zero + rowInts, widened = result + vectorWidth;
+                    new Span<int>(zero, rowInts).Clear();
+                    for (int i = 0; i < oh; i++)
                     {
-                        int ih = i * g.StrideH - g.PadTop + kh * g.DilationH;
-                        if ((uint)ih >= (uint)height)
-                            continue;
-                        ReadOnlySpan<int> inputRow = shifted.Slice(ih * rowLength, rowLength);
-                        for (int kw = 0; kw < g.KernelW; kw++)
+                        for (int kh = 0; kh < g.KernelH; kh++)
                         {
-                            (int j0, int j1, int iw0) = columns[kw];
-                            if (j0 >= j1)
-                                continue;
-                            if (stride > 1)
-                                MultiplyAdd(inputRow.Slice(iw0 % stride * phaseWidth, phaseWidth), iw0 / stride, w[kh * g.KernelW + kw], acc.Slice(j0, j1 - j0));
-                            else
-                                MultiplyAdd(inputRow, iw0, w[kh * g.KernelW + kw], acc.Slice(j0, j1 - j0));
-                        }
-                    }
+                            int ih = i * g.StrideH - g.PadTop + kh * g.DilationH;
+                            int* row = zero;
+                            if ((uint)ih < (uint)height)
+                            {
+                                row = rows + ih % span * rowInts;
+                                if (held[ih % span] != ih)
+                                {
+                                    Subtract(new ReadOnlySpan<byte>(source + (long)ih * width, width), za, new Span<int>(widened, width));
+                                    // Phases only moves 32-bit values, so the floats' routine serves the ints.
+                                    ConvLayout.Phases((float*)widened, width, g.PadLeft, sw, phase, (float*)row);
+                                    held[ih % span] = ih;
+                                }
+                            }
 
-                    Int8GemmOutput.WriteChannel(acc, epilogue, c, y, (long)plane * oh * ow + (long)i * ow);
+                            for (int kw = 0; kw < g.KernelW; kw++)
+                            {
+                                int offset = kw * g.DilationW;
+                                tapRows[kh * g.KernelW + kw] = row + offset % sw * phase + offset / sw;
+                            }
+                        }
+
+                        Int8Row(tapRows, taps, (int*)w + c * taps, vectorWidth, result);
+                        Int8GemmOutput.WriteChannel(new Span<int>(result, ow), epilogue, c, y, (long)plane * oh * ow + (long)i * ow);
+                    }
                 }
 
                 ArrayPool<int>.Shared.Return(buffer);
@@ -207,6 +214,30 @@ internal static class DepthwiseConv
         }
     }
 
+    /// <summary><c>acc[j] = Σ_t tapRows[t][j] · w[t]</c> (wrapping) for j below <paramref name="count"/>, a multiple of the vector width.</summary>
+    private static unsafe void Int8Row(int** tapRows, int taps, int* w, int count, int* acc)
+    {
+        if (Vector512.IsHardwareAccelerated)
+        {
+            for (int j = 0; j < count; j += Vector512<int>.Count)
+            {
+                var sum = Vector512<int>.Zero;
+                for (int t = 0; t < taps; t++)
+                    sum += Vector512.Load(tapRows[t] + j) * Vector512.Create(w[t]);
+                sum.Store(acc + j);
+            }
+
+            return;
+        }
+
+        for (int j = 0; j < count; j += Vector<int>.Count)
+        {
+            var sum = Vector<int>.Zero;
+            for (int t = 0; t < taps; t++)
+                sum += Vector.Load(tapRows[t] + j) * new Vector<int>(w[t]);
+            sum.Store(acc + j);
+        }
+    }
     /// <summary>
     /// FP32 on x86 (see <see cref="PrefersChannelsLastFp32"/>): the sums of <see cref="Fp32"/>, bit for bit (tap order from
     /// 0, separate multiply and add, then the bias), vectorized across the channels of a zero-padded NHWC copy, 16 at a
@@ -355,12 +386,13 @@ internal static class DepthwiseConv
 
     /// <summary>
     /// Whether <see cref="Int8ChannelsLast{TOut}"/> is the faster INT8 kernel: on x86 with AVX2 when the channels fill a
-    /// vector and the layer has 32 channels or more, a column stride, or rows under 32 pixels. It is 2-4× faster than
-    /// the plane kernel on strided layers and planes of 40×40 and less, and as fast on long stride-1 rows (u8 output,
-    /// one thread, 32-384 channels); with 16 channels on 320×320 its per-pixel work makes it 2× slower.
+    /// vector, and the layer has more than 48 channels or output rows under 64 pixels. The plane kernel wins on large
+    /// planes with few channels, most with two threads, since the channels-last copies are serial (one / two threads,
+    /// u8 output: 3×3 on 16 channels of 320×320 1.4 / 1.1 ms against 2.7 / 2.5; 3×3 on 48 channels of 160×160 1.2 / 0.70
+    /// against 1.4 / 1.3) and loses on many small ones (5×5 on 192 channels of 40×40 1.7 / 0.83 against 0.67 / 0.55).
     /// </summary>
     public static bool PrefersChannelsLast(Conv2dGeometry g, int width) =>
-        Avx2.IsSupported && g.InChannels >= 8 && (g.InChannels >= 32 || g.StrideW > 1 || g.OutputWidth(width) < 32);
+        Avx2.IsSupported && g.InChannels >= 8 && (g.InChannels > 48 || g.OutputWidth(width) < 64);
 
     /// <summary>
     /// Whether <see cref="Fp32ChannelsLast"/> is the faster FP32 kernel: on x86 with AVX2 when the channels fill a vector
@@ -445,72 +477,6 @@ internal static class DepthwiseConv
         }
 
         ArrayPool<int>.Shared.Return(buffer);
-    }
-
-    /// <summary>Each row of <paramref name="plane"/> as <paramref name="stride"/> rows of its columns p, p + stride, … (phase p), each padded to the same length.</summary>
-    private static void Deinterleave<T>(ReadOnlySpan<T> plane, int height, int width, int stride, Span<T> phases)
-    {
-        int phaseWidth = (width + stride - 1) / stride;
-        for (int i = 0; i < height; i++)
-        {
-            var row = plane.Slice(i * width, width);
-            for (int p = 0; p < stride; p++)
-            {
-                var target = phases.Slice((i * stride + p) * phaseWidth, phaseWidth);
-                int t = 0;
-                for (int j = p; j < width; j += stride)
-                    target[t++] = row[j];
-            }
-        }
-    }
-
-    /// <summary>
-    /// For each kernel column kw, the output columns [j0, j1) whose tap falls inside the input row, and the input
-    /// column read for j0: <c>iw = j·stride - padLeft + kw·dilation</c> must lie in [0, width). Computed once per call:
-    /// the divisions cost more than a row's multiply-adds.
-    /// </summary>
-    private static (int J0, int J1, int Iw0)[] ValidColumns(Conv2dGeometry g, int width, int ow)
-    {
-        var ranges = new (int, int, int)[g.KernelW];
-        for (int kw = 0; kw < g.KernelW; kw++)
-        {
-            int offset = kw * g.DilationW - g.PadLeft;
-            int j0 = offset >= 0 ? 0 : (-offset + g.StrideW - 1) / g.StrideW;
-            int j1 = Math.Min(ow, width - 1 - offset < 0 ? 0 : (width - 1 - offset) / g.StrideW + 1);
-            ranges[kw] = (j0, j1, j0 * g.StrideW + offset);
-        }
-
-        return ranges;
-    }
-
-    /// <summary><c>row[j] += w * input[iw0 + j]</c>, vectorized.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void MultiplyAdd<T>(ReadOnlySpan<T> input, int iw0, T w, Span<T> row)
-        where T : unmanaged, INumber<T>
-    {
-        int j = 0;
-        if (Vector.IsHardwareAccelerated)
-        {
-            var weight = new Vector<T>(w);
-            ref T source = ref MemoryMarshal.GetReference(input.Slice(iw0, row.Length));
-            ref T target = ref MemoryMarshal.GetReference(row);
-            for (; j <= row.Length - Vector<T>.Count; j += Vector<T>.Count)
-                (Vector.LoadUnsafe(ref target, (nuint)j) + Vector.LoadUnsafe(ref source, (nuint)j) * weight).StoreUnsafe(ref target, (nuint)j);
-
-            // The tail (a padded edge makes most runs one pixel short of a vector multiple): redo the last full vector
-            // with the lanes already updated masked to zero, instead of a scalar loop.
-            if (j < row.Length && row.Length >= Vector<T>.Count)
-            {
-                int last = row.Length - Vector<T>.Count;
-                var fresh = Vector.GreaterThanOrEqual(Vector<T>.Indices, new Vector<T>(T.CreateTruncating(j - last)));
-                var update = Vector.ConditionalSelect(fresh, Vector.LoadUnsafe(ref source, (nuint)last) * weight, Vector<T>.Zero);
-                (Vector.LoadUnsafe(ref target, (nuint)last) + update).StoreUnsafe(ref target, (nuint)last);
-                return;
-            }
-        }
-
-        for (; j < row.Length; j++)
-            row[j] += input[iw0 + j] * w;
     }
 
     /// <summary><c>shifted[i] = x[i] - za</c>, widening bytes to int32 lanes.</summary>
