@@ -79,17 +79,52 @@ internal sealed class GraphBody
     /// and no view of a live one, goes to the body's <see cref="TensorArena"/>, whose arrays the next runs' ops reuse.
     /// </remarks>
     /// <exception cref="ArgumentException">A node rejects its inputs; the message names the node.</exception>
-    public Tensor[] Run(GraphScope scope)
+    /// <param name="scope">The scope, holding the inputs.</param>
+    /// <param name="reuse">
+    /// Per output, a tensor to copy it into when it has the output's shape (else the output is returned as made); a
+    /// planned run then recycles its own output array, unless another output shares it.
+    /// </param>
+    public Tensor[] Run(GraphScope scope, IReadOnlyList<Tensor?>? reuse = null)
     {
         var arena = Interlocked.Exchange(ref _spareArena, null) ?? new TensorArena();
         using (TensorArena.Activate(arena))
         {
             var result = scope.Parent is null && scope.Owner.Plan is { } plan && plan.Matches(scope.Owner)
-                ? RunPlanned(scope, arena, plan)
-                : Run(scope, arena);
+                ? RunPlanned(scope, arena, plan, reuse)
+                : Deliver(Run(scope, arena), reuse, null, arena);
             _spareArena = arena;
             return result;
         }
+    }
+
+    /// <summary>
+    /// Copies each result into its <paramref name="reuse"/> tensor when that has the result's shape and is not already
+    /// used, and returns the result's array to <paramref name="arena"/> when it is in <paramref name="owned"/> (made by
+    /// this run, held by nobody) and no other result shares it.
+    /// </summary>
+    private static Tensor[] Deliver(Tensor[] results, IReadOnlyList<Tensor?>? reuse, HashSet<Tensor>? owned, TensorArena arena)
+    {
+        if (reuse is null)
+            return results;
+        var made = (Tensor[])results.Clone();
+        var used = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
+        for (int k = 0; k < results.Length; k++)
+        {
+            if (k >= reuse.Count || reuse[k] is not { } target || !target.HasShape(made[k].Shape) || ReferenceEquals(target.Storage, made[k].Storage) || !used.Add(target))
+                continue;
+            made[k].AsSpan().CopyTo(target.AsSpan());
+            results[k] = target;
+        }
+
+        for (int k = 0; k < made.Length; k++)
+        {
+            float[] storage = made[k].Storage;
+            if (!ReferenceEquals(results[k], made[k]) && owned is not null && owned.Contains(made[k])
+                && !Array.Exists(results, r => ReferenceEquals(r.Storage, storage)) && Array.FindIndex(made, m => ReferenceEquals(m.Storage, storage)) == k)
+                arena.Return(storage);
+        }
+
+        return results;
     }
 
     private Tensor[] Run(GraphScope scope, TensorArena arena)
@@ -167,7 +202,7 @@ internal sealed class GraphBody
     }
 
     /// <summary>Runs the nodes as <paramref name="plan"/> says, holding quantized values as codes (see <see cref="Int8Plan"/>).</summary>
-    private Tensor[] RunPlanned(GraphScope scope, TensorArena arena, Int8Plan plan)
+    private Tensor[] RunPlanned(GraphScope scope, TensorArena arena, Int8Plan plan, IReadOnlyList<Tensor?>? reuse)
     {
         foreach (var (name, value) in Constants)
             scope.Set(name, value);
@@ -309,13 +344,8 @@ internal sealed class GraphBody
 
         var results = new Tensor[Outputs.Count];
         for (int k = 0; k < results.Length; k++)
-        {
             results[k] = ReadFloat(Outputs[k]);
-            // An output is the caller's now, never recycled.
-            owned.Remove(results[k]);
-        }
-
-        return results;
+        return Deliver(results, reuse, owned, arena);
     }
 
     /// <summary>

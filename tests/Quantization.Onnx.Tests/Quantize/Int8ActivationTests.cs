@@ -143,6 +143,44 @@ public sealed class Int8ActivationTests(ITestOutputHelper output)
         }
     }
 
+    [Fact]
+    public void Running_into_the_same_outputs_overwrites_them_with_each_run_s_values()
+    {
+        // 32×32: every output has at least TensorArena.MinLength values, so the run's own arrays go back to the arena
+        // and later runs reuse them; a wrong recycling would show as changed values in a later run.
+        const int Size = 32;
+        var graph = OnnxQuantizer.QuantizeStatic(ChainNetwork(Size).Load().ToGraphModule(), Samples(1, 4, Size),
+            new StaticQuantizationOptions { ExcludeNodes = ["c1"] }, cancellationToken: TestContext.Current.CancellationToken);
+        Assert.NotNull(graph.Plan);
+        var stale = new Tensor(2, 2);
+        var outputs = new Dictionary<string, Tensor> { ["s"] = stale, ["unrelated"] = stale };
+        Dictionary<string, Tensor>? first = null;
+        IReadOnlyDictionary<string, Tensor>? earlier = null;
+        float[]? earlierY = null;
+        foreach (var sample in Samples(200, 4, Size))
+        {
+            var expected = graph.Run(sample);
+            earlier ??= expected;
+            earlierY ??= expected["y"].AsSpan().ToArray();
+            float[] input = sample["x"].AsSpan().ToArray();
+            graph.Run(sample, outputs);
+            first ??= new Dictionary<string, Tensor>(outputs);
+            foreach (string name in graph.OutputNames)
+            {
+                Assert.Equal(expected[name].AsSpan().ToArray(), outputs[name].AsSpan().ToArray());
+                Assert.Same(first[name], outputs[name]);
+            }
+
+            Assert.Equal(input, sample["x"].AsSpan().ToArray());
+        }
+
+        // A tensor of the wrong shape is replaced, an entry that names no output is left, and outputs a caller got
+        // from the other overload keep their values.
+        Assert.NotSame(stale, first!["s"]);
+        Assert.Same(stale, outputs["unrelated"]);
+        Assert.Equal(earlierY, earlier!["y"].AsSpan().ToArray());
+    }
+
     /// <summary>
     /// x [1, 4, 8, 8] → c1 (3×3 conv) → a → HardSwish as Add/Clip/Mul/Div, times a constant per channel → h → c2 (1×1) → b; r = b + h;
     /// g = GlobalAveragePool(r); m = r · HardSigmoid(g); p = MaxPool 2×2 (m); u = nearest Resize 2× (p); y = c3 (1×1) of u;
@@ -191,15 +229,15 @@ public sealed class Int8ActivationTests(ITestOutputHelper output)
     /// x [1, 4, 8, 8] → c1 (3×3 conv, kept FP32) → a; t = 0.5 a + 0.25; h = HardSwish(t) as Add/Clip/Mul/Div;
     /// s = ReLU(h) + (1 − HardSigmoid(t)), through a rank-5 constant; c = s · k (per channel) → c2 (1×1) → y. Outputs y, s, t.
     /// </summary>
-    private static ModelProto ChainNetwork()
+    private static ModelProto ChainNetwork(int size = 8)
     {
         var rng = new Random(11);
         float[] Weights(int count, float scale) => Enumerable.Range(0, count).Select(_ => (float)(rng.NextDouble() * 2 - 1) * scale).ToArray();
         var graph = new GraphProto { Name = "chain" };
-        graph.Input.Add(Value("x", FloatType, 1, 4, 8, 8));
-        graph.Output.Add(Value("y", FloatType, 1, 6, 8, 8));
-        graph.Output.Add(Value("s", FloatType, 1, 1, 8, 8, 8));
-        graph.Output.Add(Value("t", FloatType, 1, 8, 8, 8));
+        graph.Input.Add(Value("x", FloatType, 1, 4, size, size));
+        graph.Output.Add(Value("y", FloatType, 1, 6, size, size));
+        graph.Output.Add(Value("s", FloatType, 1, 1, 8, size, size));
+        graph.Output.Add(Value("t", FloatType, 1, 8, size, size));
         graph.Initializer.Add(Floats("w1", [8, 4, 3, 3], Weights(8 * 4 * 9, 0.6f)));
         graph.Initializer.Add(Floats("w2", [6, 8, 1, 1], Weights(48, 0.4f)));
         graph.Initializer.Add(Floats("k", [8, 1, 1], Weights(8, 2f)));
@@ -223,16 +261,16 @@ public sealed class Int8ActivationTests(ITestOutputHelper output)
         graph.Node.Add(Node("Reshape", ["s", "shape"], ["s4"], "squeeze"));
         graph.Node.Add(Node("Mul", ["s4", "k"], ["c"], "channel"));
         graph.Node.Add(Node("Conv", ["c", "w2"], ["y"], "c2"));
-        graph.Initializer.Add(Raw("shape", Int64Type, [4], [.. new long[] { 1, 8, 8, 8 }.SelectMany(BitConverter.GetBytes)]));
+        graph.Initializer.Add(Raw("shape", Int64Type, [4], [.. new long[] { 1, 8, size, size }.SelectMany(BitConverter.GetBytes)]));
         return Model(graph);
     }
 
-    private static List<IReadOnlyDictionary<string, Tensor>> Samples(int seed, int count)
+    private static List<IReadOnlyDictionary<string, Tensor>> Samples(int seed, int count, int size = 8)
     {
         var rng = new Random(seed);
         return Enumerable.Range(0, count).Select(_ =>
         {
-            var x = new Tensor(1, 4, 8, 8);
+            var x = new Tensor(1, 4, size, size);
             foreach (ref float v in x.AsSpan())
                 v = (float)(rng.NextDouble() * 4 - 2);
             return (IReadOnlyDictionary<string, Tensor>)new Dictionary<string, Tensor> { ["x"] = x };

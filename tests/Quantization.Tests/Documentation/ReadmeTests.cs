@@ -227,7 +227,13 @@ public partial class ReadmeTests
         Tensor score = module.Forward(features);                        // [1, 1], a probability
         IReadOnlyDictionary<string, Tensor> outputs = module.Run(new Dictionary<string, Tensor> { ["onnx::Flatten_0"] = features });
         string firstLayer = module.Nodes.First(n => n.ModuleName is not null).ModuleName!;   // "layer1_Gemm", a Linear
+        var reused = new Dictionary<string, Tensor>();
+        module.Run(new Dictionary<string, Tensor> { ["onnx::Flatten_0"] = features }, reused);   // later runs write into reused's tensors
 
+        var held = reused["39"];
+        module.Run(new Dictionary<string, Tensor> { ["onnx::Flatten_0"] = features }, reused);
+        Assert.Same(held, reused["39"]);
+        Assert.Equal(score.AsSpan().ToArray(), held.AsSpan().ToArray());
         Assert.Equal([1, 1], score.Shape.ToArray());
         Assert.InRange(score.AsSpan()[0], 0f, 1f);
         Assert.Equal(score.AsSpan().ToArray(), outputs["39"].AsSpan().ToArray());

@@ -35,6 +35,35 @@ public class GraphBufferReuseTests
     }
 
     [Fact]
+    public void Outputs_stored_in_a_dictionary_are_overwritten_when_their_shape_fits_and_replaced_otherwise()
+    {
+        var graph = Graph(
+            new GraphNode("add", "Add", ["x", "one"], ["a"], GraphOps.Add()),
+            new GraphNode("mul", "Mul", ["a", "two"], ["b"], GraphOps.Mul()),
+            new GraphNode("add2", "Add", ["b", "one"], ["y"], GraphOps.Add()),
+            new GraphNode("add3", "Add", ["x", "one"], ["z"], GraphOps.Add()));
+        var y = new Tensor(1, Length);
+        var wrong = new Tensor(2, 2);
+        var outputs = new Dictionary<string, Tensor> { ["y"] = y, ["z"] = wrong, ["other"] = wrong };
+        var x = Tensor.Full(1f, 1, Length);
+        graph.Run(new Dictionary<string, Tensor> { ["x"] = x }, outputs);
+        Assert.Same(y, outputs["y"]);
+        Assert.All(y.AsSpan().ToArray(), v => Assert.Equal(5f, v));
+        var z = outputs["z"];
+        Assert.NotSame(wrong, z);
+        Assert.All(z.AsSpan().ToArray(), v => Assert.Equal(2f, v));
+        Assert.Same(wrong, outputs["other"]);
+
+        graph.Run(new Dictionary<string, Tensor> { ["x"] = Tensor.Full(10f, 1, Length) }, outputs);
+        Assert.Same(y, outputs["y"]);
+        Assert.Same(z, outputs["z"]);
+        Assert.All(y.AsSpan().ToArray(), v => Assert.Equal(23f, v));
+        Assert.All(z.AsSpan().ToArray(), v => Assert.Equal(11f, v));
+        Assert.All(x.AsSpan().ToArray(), v => Assert.Equal(1f, v));
+        Assert.Throws<ArgumentNullException>(() => graph.Run(new Dictionary<string, Tensor> { ["x"] = x }, null!));
+    }
+
+    [Fact]
     public void A_view_of_a_released_value_keeps_its_values()
     {
         // "v" is a view sharing a's array; a dies after "view" but v is read later: a's array must not be recycled
