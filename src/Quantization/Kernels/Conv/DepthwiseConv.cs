@@ -48,7 +48,7 @@ internal static class DepthwiseConv
             KernelParallel.For(batch * channels, (long)batch * channels * oh * ow * taps, plane =>
             {
                 int c = plane % channels;
-                float* source = (float*)x + (long)plane * height * width, target = (float*)y + (long)plane * oh * ow;
+                float* target = (float*)y + (long)plane * oh * ow;
                 // The span input rows one output row reads (slot ih mod span), a zero row, and one output row.
                 float[] buffer = ArrayPool<float>.Shared.Rent((span + 1) * rowFloats + vectorWidth);
                 int* held = stackalloc int[span];
@@ -58,29 +58,10 @@ internal static class DepthwiseConv
                 {
                     float* zero = rows + span * rowFloats, result = zero + rowFloats;
                     new Span<float>(zero, rowFloats).Clear();
+                    var source = new FloatRows((float*)x + (long)plane * height * width, width);
                     for (int i = 0; i < oh; i++)
                     {
-                        for (int kh = 0; kh < g.KernelH; kh++)
-                        {
-                            int ih = i * g.StrideH - g.PadTop + kh * g.DilationH;
-                            float* row = zero;
-                            if ((uint)ih < (uint)height)
-                            {
-                                row = rows + ih % span * rowFloats;
-                                if (held[ih % span] != ih)
-                                {
-                                    ConvLayout.Phases(source + (long)ih * width, width, g.PadLeft, sw, phase, row);
-                                    held[ih % span] = ih;
-                                }
-                            }
-
-                            for (int kw = 0; kw < g.KernelW; kw++)
-                            {
-                                int offset = kw * g.DilationW;
-                                tapRows[kh * g.KernelW + kw] = row + offset % sw * phase + offset / sw;
-                            }
-                        }
-
+                        TapRows(ref source, g, i, height, width, phase, span, rows, held, zero, tapRows);
                         Fp32Row(tapRows, taps, (float*)w + c * taps, vectorWidth, ((float*)b)[c], lo, hi, clamp, result);
                         new ReadOnlySpan<float>(result, ow).CopyTo(new Span<float>(target + (long)i * ow, ow));
                     }
@@ -88,6 +69,62 @@ internal static class DepthwiseConv
 
                 ArrayPool<float>.Shared.Return(buffer);
             }, maxThreads);
+        }
+    }
+
+    /// <summary>
+    /// Points <paramref name="tapRows"/> at the taps of output row <paramref name="i"/>: each input row it reads is made
+    /// once (<typeparamref name="TRows"/>), copied into slot <c>ih mod span</c> of <paramref name="rows"/> zero-padded and
+    /// split into column phases (<see cref="ConvLayout.Phases"/>), and kept while later output rows read it
+    /// (<paramref name="held"/> says which input row each slot holds); rows in the padding read <paramref name="zero"/>.
+    /// Values are 32 bits: floats, or ints that only move.
+    /// </summary>
+    private static unsafe void TapRows<TRows>(ref TRows source, Conv2dGeometry g, int i, int height, int width, int phase, int span,
+        float* rows, int* held, float* zero, float** tapRows)
+        where TRows : struct, IInputRows
+    {
+        int sw = g.StrideW, rowLength = sw * phase;
+        for (int kh = 0; kh < g.KernelH; kh++)
+        {
+            int ih = i * g.StrideH - g.PadTop + kh * g.DilationH;
+            float* row = zero;
+            if ((uint)ih < (uint)height)
+            {
+                row = rows + ih % span * rowLength;
+                if (held[ih % span] != ih)
+                {
+                    ConvLayout.Phases(source.Row(ih), width, g.PadLeft, sw, phase, row);
+                    held[ih % span] = ih;
+                }
+            }
+
+            for (int kw = 0; kw < g.KernelW; kw++)
+            {
+                int offset = kw * g.DilationW;
+                tapRows[kh * g.KernelW + kw] = row + offset % sw * phase + offset / sw;
+            }
+        }
+    }
+
+    /// <summary>Input row <c>ih</c> of one plane as 32-bit values.</summary>
+    private interface IInputRows
+    {
+        unsafe float* Row(int ih);
+    }
+
+    /// <summary>An FP32 plane's rows, as they are.</summary>
+    private readonly unsafe struct FloatRows(float* plane, int width) : IInputRows
+    {
+        public float* Row(int ih) => plane + (long)ih * width;
+    }
+
+    /// <summary>A u8 plane's rows widened to <c>x - za</c> into one scratch row (ints, handed on as their bits).</summary>
+    private readonly unsafe struct WidenedRows(byte* plane, int width, int za, int* scratch) : IInputRows
+    {
+        public float* Row(int ih)
+        {
+            Subtract(new ReadOnlySpan<byte>(plane + (long)ih * width, width), za, new Span<int>(scratch, width));
+            return (float*)scratch;
         }
     }
 
@@ -169,7 +206,6 @@ internal static class DepthwiseConv
             KernelParallel.For(batch * channels, (long)batch * channels * oh * ow * taps, plane =>
             {
                 int c = plane % channels;
-                byte* source = (byte*)x + (long)plane * height * width;
                 // The span widened input rows (slot ih mod span), a zero row, one output row, and one row before its phases.
                 int[] buffer = ArrayPool<int>.Shared.Rent((span + 1) * rowInts + vectorWidth + width);
                 int* held = stackalloc int[span];
@@ -179,31 +215,10 @@ internal static class DepthwiseConv
                 {
                     int* zero = rows + span * rowInts, result = zero + rowInts, widened = result + vectorWidth;
                     new Span<int>(zero, rowInts).Clear();
+                    var source = new WidenedRows((byte*)x + (long)plane * height * width, width, za, widened);
                     for (int i = 0; i < oh; i++)
                     {
-                        for (int kh = 0; kh < g.KernelH; kh++)
-                        {
-                            int ih = i * g.StrideH - g.PadTop + kh * g.DilationH;
-                            int* row = zero;
-                            if ((uint)ih < (uint)height)
-                            {
-                                row = rows + ih % span * rowInts;
-                                if (held[ih % span] != ih)
-                                {
-                                    Subtract(new ReadOnlySpan<byte>(source + (long)ih * width, width), za, new Span<int>(widened, width));
-                                    // Phases only moves 32-bit values, so the floats' routine serves the ints.
-                                    ConvLayout.Phases((float*)widened, width, g.PadLeft, sw, phase, (float*)row);
-                                    held[ih % span] = ih;
-                                }
-                            }
-
-                            for (int kw = 0; kw < g.KernelW; kw++)
-                            {
-                                int offset = kw * g.DilationW;
-                                tapRows[kh * g.KernelW + kw] = row + offset % sw * phase + offset / sw;
-                            }
-                        }
-
+                        TapRows(ref source, g, i, height, width, phase, span, (float*)rows, held, (float*)zero, (float**)tapRows);
                         Int8Row(tapRows, taps, (int*)w + c * taps, vectorWidth, result);
                         Int8GemmOutput.WriteChannel(new Span<int>(result, ow), epilogue, c, y, (long)plane * oh * ow + (long)i * ow);
                     }
