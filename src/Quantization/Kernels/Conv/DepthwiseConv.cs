@@ -9,10 +9,12 @@ using Quantization.Kernels.Threading;
 namespace Quantization.Kernels.Conv;
 
 /// <summary>
-/// Depthwise convolutions (one filter per channel) computed directly on NCHW planes: no layout change at all, which
-/// for these light layers would cost more than the arithmetic. Each output row accumulates, tap by tap, a run of
-/// input pixels times the tap's weight; with stride 1 that run is contiguous and the update is one vector
-/// multiply-add per <see cref="Vector{T}"/> of output pixels. Planes are split across threads.
+/// Depthwise convolutions (one filter per channel), FP32 and INT8, by two kernels each. The plane kernels work on the
+/// NCHW planes with no layout change: each input row is copied once into a zero-padded buffer split into column
+/// phases, so every tap of an output row is a contiguous run, and each vector of output pixels sums its taps in a
+/// register; planes are split across threads. The channels-last kernels vectorize across the channels of a padded
+/// NHWC copy and win where rows are short or channels many (<see cref="PrefersChannelsLastFp32"/>,
+/// <see cref="PrefersChannelsLast"/>).
 /// </summary>
 internal static class DepthwiseConv
 {
