@@ -10,8 +10,10 @@ namespace Quantization.Kernels.Conv;
 /// <remarks>
 /// Regular and grouped convolutions transpose the image to NHWC, build im2col rows of contiguous channel runs (none
 /// for a pointwise convolution, whose NHWC image already is the GEMM's left operand) by L2-sized chunks of output
-/// pixels, run the packed INT8 GEMM per group and chunk into an NHWC buffer, and transpose back. Depthwise convolutions take their own kernels (<see cref="DepthwiseConv"/>):
-/// on the NCHW planes, or on x86 across the channels of an NHWC copy.
+/// pixels, run the packed INT8 GEMM per group and chunk into an NHWC buffer, and transpose back. With AVX-VNNI, small
+/// 1×1 convolutions with requantized output skip all that: <see cref="PointwiseVnni"/> sums on the NCHW planes.
+/// Depthwise convolutions take their own kernels: on the NCHW planes (<see cref="DepthwiseVnni"/> with AVX-VNNI, else
+/// <see cref="DepthwiseConv"/>), or on x86 across the channels of an NHWC copy where rows are short.
 /// </remarks>
 internal sealed class Int8Conv2d
 {
@@ -20,6 +22,12 @@ internal sealed class Int8Conv2d
 
     /// <summary>The depthwise weights (zero point subtracted) as [tap, channel], for the channels-last kernel.</summary>
     private readonly int[]? _depthwiseTapMajor;
+
+    /// <summary>The depthwise weights packed for the AVX-VNNI kernel, where the CPU and the layer suit it.</summary>
+    private readonly DepthwiseVnni? _depthwiseVnni;
+
+    /// <summary>A small 1×1 convolution's weights packed for the direct AVX-VNNI kernel (<see cref="PointwiseVnni.Prefers"/>).</summary>
+    private readonly PointwiseVnni? _pointwiseVnni;
 
     /// <param name="geometry">The convolution's shape.</param>
     /// <param name="weights">s8 weights [outChannels, inChannels / groups, kernelH, kernelW].</param>
@@ -54,8 +62,14 @@ internal sealed class Int8Conv2d
                     _depthwiseTapMajor[t * channels + c] = _depthwiseWeights[c * taps + t];
             }
 
+            if (DepthwiseVnni.IsSupported)
+                _depthwiseVnni = DepthwiseVnni.TryCreate(geometry, _depthwiseWeights);
+
             return;
         }
+
+        if (PointwiseVnni.IsSupported && PointwiseVnni.Prefers(geometry))
+            _pointwiseVnni = PointwiseVnni.TryCreate(geometry, weights, weightZeroPoints);
 
         _groupWeights = new Int8PackedWeights[geometry.Groups];
         int cog = geometry.OutChannelsPerGroup;
@@ -88,10 +102,18 @@ internal sealed class Int8Conv2d
             throw new ArgumentException($"The epilogue has {epilogue.Scales.Length} channels; this convolution has {g.OutChannels}.", nameof(epilogue));
         if (_depthwiseWeights is not null)
         {
-            if (DepthwiseConv.PrefersChannelsLast(g, width))
+            if (_depthwiseVnni is not null && DepthwiseVnni.Prefers(g, width))
+                _depthwiseVnni.Run(input, batch, height, width, za, epilogue, output, maxThreads);
+            else if (DepthwiseConv.PrefersChannelsLast(g, width))
                 DepthwiseConv.Int8ChannelsLast(input, batch, height, width, za, g, _depthwiseTapMajor!, epilogue, output, maxThreads);
             else
                 DepthwiseConv.Int8(input, batch, height, width, za, g, _depthwiseWeights, epilogue, output, maxThreads);
+            return;
+        }
+
+        if (_pointwiseVnni is not null && VnniRequantizer.Fuses(epilogue))
+        {
+            _pointwiseVnni.Run(input, batch, pixels, za, epilogue, output, maxThreads);
             return;
         }
 

@@ -87,6 +87,141 @@ public class Int8Conv2dTests
         }
     }
 
+    /// <summary>
+    /// The AVX-VNNI depthwise kernel on every depthwise geometry above that it takes, and on rows of several 32-pixel
+    /// blocks with one- to three-vector tails, strides 1 and 2 across, kernels 1 to 9 wide (one to three runs of four
+    /// taps), kernels taller than the image, rows under a vector: raw sums, and u8 and s8 outputs, which it
+    /// requantizes itself, against the reference, one and two threads.
+    /// </summary>
+    [Fact]
+    public void Vnni_depthwise_kernel_matches_direct_convolution()
+    {
+        if (!DepthwiseVnni.IsSupported)
+            return;
+        var rng = new Random(Seed + 3);
+        var extra = new (Conv2dGeometry Geometry, int Height, int Width)[]
+        {
+            (new Conv2dGeometry(24, 24, 5, 5, PadTop: 2, PadLeft: 2, PadBottom: 2, PadRight: 2, Groups: 24), 4, 70),
+            (new Conv2dGeometry(8, 8, 5, 5, StrideH: 2, StrideW: 2, PadTop: 2, PadLeft: 2, PadBottom: 2, PadRight: 2, Groups: 8), 9, 101),
+            (new Conv2dGeometry(6, 6, 3, 3, StrideH: 2, StrideW: 2, PadTop: 1, PadLeft: 0, PadBottom: 1, PadRight: 1, Groups: 6), 7, 66),
+            (new Conv2dGeometry(5, 5, 1, 9, PadTop: 0, PadLeft: 4, PadBottom: 0, PadRight: 4, Groups: 5), 3, 40),
+            (new Conv2dGeometry(3, 3, 3, 3, StrideH: 2, PadTop: 2, PadLeft: 1, PadBottom: 2, PadRight: 1, DilationH: 2, Groups: 3), 8, 33),
+            (new Conv2dGeometry(4, 4, 3, 3, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1, Groups: 4), 3, 5),
+            (new Conv2dGeometry(40, 40, 5, 5, PadTop: 2, PadLeft: 2, PadBottom: 2, PadRight: 2, Groups: 40), 2, 96),
+            (new Conv2dGeometry(7, 7, 1, 1, Groups: 7), 5, 39),
+        };
+        foreach (var (g, h, w) in Geometries().Where(p => p.Geometry.IsDepthwise).Concat(extra))
+        {
+            // Weights whose zero point leaves them within s8, as symmetric and most affine weights are.
+            var weights = new sbyte[g.OutChannels * g.PatchSize];
+            foreach (ref sbyte v in weights.AsSpan())
+                v = (sbyte)rng.Next(-100, 101);
+            int[] zw = rng.Next(2) == 0 ? [0] : Enumerable.Range(0, g.OutChannels).Select(_ => rng.Next(-27, 28)).ToArray();
+            int taps = g.KernelH * g.KernelW, batch = 2, za = rng.Next(256);
+            var shifted = new int[weights.Length];
+            for (int i = 0; i < shifted.Length; i++)
+                shifted[i] = weights[i] - (zw.Length == 1 ? zw[0] : zw[i / taps]);
+            var kernel = DepthwiseVnni.TryCreate(g, shifted);
+            if (kernel is null)
+            {
+                Assert.True(g.StrideW > 2 || g.DilationW != 1, $"{g} was refused");
+                continue;
+            }
+
+            var x = new byte[batch * g.InChannels * h * w];
+            rng.NextBytes(x);
+            var expected = ConvReference.Int8Conv2d(x, batch, h, w, za, weights, zw, g);
+            int outPixels = g.OutputHeight(h) * g.OutputWidth(w);
+            float[] multipliers = Enumerable.Range(0, g.OutChannels).Select(_ => (float)(rng.NextDouble() * 0.02 + 1e-4)).ToArray();
+            int[] intBias = Enumerable.Range(0, g.OutChannels).Select(_ => rng.Next(-2000, 2000)).ToArray();
+            foreach (int threads in new[] { 1, 2 })
+            {
+                var sums = new int[expected.Length];
+                kernel.Run<int>(x, batch, h, w, za, Int8GemmEpilogue.Int32, sums, threads);
+                AssertSame(expected, sums, $"VNNI {g} input {batch}×{h}×{w}, {threads} threads");
+
+                var u8 = new byte[expected.Length];
+                kernel.Run<byte>(x, batch, h, w, za, Int8GemmEpilogue.Requantize(multipliers, intBias, 120, 120, 255, signedOutput: false), u8, threads);
+                AssertSame(expected.Select((v, i) => (byte)Int8GemmReference.Requantize(v, intBias[i / outPixels % g.OutChannels], multipliers[i / outPixels % g.OutChannels], 120, 120, 255)).ToArray(),
+                    u8, $"VNNI {g} u8, {threads} threads");
+
+                var s8 = new sbyte[expected.Length];
+                kernel.Run<sbyte>(x, batch, h, w, za, Int8GemmEpilogue.Requantize(multipliers, intBias, -5, -128, 100, signedOutput: true), s8, threads);
+                AssertSame(expected.Select((v, i) => (sbyte)Int8GemmReference.Requantize(v, intBias[i / outPixels % g.OutChannels], multipliers[i / outPixels % g.OutChannels], -5, -128, 100)).ToArray(),
+                    s8, $"VNNI {g} s8, {threads} threads");
+            }
+        }
+    }
+
+    [Fact]
+    public void Vnni_depthwise_kernel_refuses_weights_outside_s8()
+    {
+        var g = new Conv2dGeometry(2, 2, 3, 3, Groups: 2);
+        var shifted = new int[18];
+        shifted[4] = 128;
+        Assert.Null(DepthwiseVnni.TryCreate(g, shifted));
+        shifted[4] = -128;
+        Assert.NotNull(DepthwiseVnni.TryCreate(g, shifted));
+    }
+
+    /// <summary>
+    /// The direct AVX-VNNI 1×1 kernel, u8 and s8 output, against the reference: input channels past a multiple of
+    /// four, output channels past a multiple of four (and fewer than four), images of under one block of 32 pixels,
+    /// whole blocks, blocks with a tail, and several chunks of pixels, batches of two, one and two threads.
+    /// </summary>
+    [Fact]
+    public void Vnni_pointwise_kernel_matches_direct_convolution()
+    {
+        if (!PointwiseVnni.IsSupported)
+            return;
+        var rng = new Random(Seed + 4);
+        var cases = new (int In, int Out, int Height, int Width)[]
+        {
+            (5, 11, 7, 9), (40, 9, 5, 10), (12, 10, 9, 9), (17, 33, 5, 3), (8, 3, 4, 8), (3, 1, 1, 1), (7, 6, 2, 96),
+            (32, 200, 2, 96), (13, 5, 41, 60), (64, 4, 33, 33),
+        };
+        foreach (var (ci, co, h, w) in cases)
+        {
+            var g = new Conv2dGeometry(ci, co, 1, 1);
+            var weights = new sbyte[ci * co];
+            foreach (ref sbyte v in weights.AsSpan())
+                v = (sbyte)rng.Next(-100, 101);
+            int[] zw = rng.Next(2) == 0 ? [rng.Next(-27, 28)] : Enumerable.Range(0, co).Select(_ => rng.Next(-27, 28)).ToArray();
+            var kernel = PointwiseVnni.TryCreate(g, weights, zw)!;
+            const int Batch = 2;
+            int za = rng.Next(256), pixels = h * w;
+            var x = new byte[Batch * ci * pixels];
+            rng.NextBytes(x);
+            var expected = ConvReference.Int8Conv2d(x, Batch, h, w, za, weights, zw, g);
+            float[] multipliers = Enumerable.Range(0, co).Select(_ => (float)(rng.NextDouble() * 0.002 + 1e-5)).ToArray();
+            int[] intBias = Enumerable.Range(0, co).Select(_ => rng.Next(-20000, 20000)).ToArray();
+            foreach (int threads in new[] { 1, 2 })
+            {
+                var u8 = new byte[expected.Length];
+                kernel.Run<byte>(x, Batch, pixels, za, Int8GemmEpilogue.Requantize(multipliers, intBias, 120, 120, 255, signedOutput: false), u8, threads);
+                AssertSame(expected.Select((v, i) => (byte)Int8GemmReference.Requantize(v, intBias[i / pixels % co], multipliers[i / pixels % co], 120, 120, 255)).ToArray(),
+                    u8, $"VNNI 1×1 {ci}→{co} over {h}×{w} u8, {threads} threads");
+
+                var s8 = new sbyte[expected.Length];
+                kernel.Run<sbyte>(x, Batch, pixels, za, Int8GemmEpilogue.Requantize(multipliers, intBias, -5, -128, 100, signedOutput: true), s8, threads);
+                AssertSame(expected.Select((v, i) => (sbyte)Int8GemmReference.Requantize(v, intBias[i / pixels % co], multipliers[i / pixels % co], -5, -128, 100)).ToArray(),
+                    s8, $"VNNI 1×1 {ci}→{co} over {h}×{w} s8, {threads} threads");
+            }
+        }
+    }
+
+    [Fact]
+    public void Vnni_pointwise_kernel_takes_only_ungrouped_1x1_layers_with_weights_within_s8()
+    {
+        var g = new Conv2dGeometry(4, 2, 1, 1);
+        var weights = new sbyte[8];
+        weights[3] = -100;
+        Assert.NotNull(PointwiseVnni.TryCreate(g, weights, [28]));
+        Assert.Null(PointwiseVnni.TryCreate(g, weights, [29]));
+        Assert.Null(PointwiseVnni.TryCreate(g with { Groups = 2 }, weights, [0]));
+        Assert.Null(PointwiseVnni.TryCreate(new Conv2dGeometry(4, 2, 1, 1, StrideH: 2, StrideW: 2), weights, [0]));
+    }
+
     [Theory]
     [MemberData(nameof(Variants))]
     public void Accumulators_match_direct_convolution(string name)
