@@ -271,9 +271,23 @@ internal static partial class GraphOps
         Tensor x = Required(inputs, 0);
         if (x.Rank < 3)
             throw new ArgumentException($"GlobalAveragePool needs an input of rank 3 or more, not {Tensor.FormatShape(x.Shape)}.");
-        var reduced = new bool[x.Rank];
-        reduced.AsSpan(2).Fill(true);
-        return [Mean(x, reduced, keepDims: true)];
+        // The reduced axes are the trailing ones, so each mean is over one contiguous plane: summed in double in order,
+        // as Mean would, without its per-element index walk.
+        int[] kept = [.. x.Shape];
+        kept.AsSpan(2).Fill(1);
+        var y = new Tensor(kept);
+        int planes = x.Shape[0] * x.Shape[1], size = planes == 0 ? 0 : x.Length / planes;
+        var xs = x.AsSpan();
+        var ys = y.AsSpan();
+        for (int p = 0; p < planes; p++)
+        {
+            double sum = 0;
+            foreach (float v in xs.Slice(p * size, size))
+                sum += v;
+            ys[p] = (float)(sum / size);
+        }
+
+        return [y];
     };
 
     private static Tensor Mean(Tensor x, bool[] reduced, bool keepDims)

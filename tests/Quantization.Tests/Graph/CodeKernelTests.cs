@@ -39,13 +39,17 @@ public sealed class CodeKernelTests
         }
     }
 
+    /// <summary>Rows of 101 and 130 pixels take the 2×2 stride-2 window's vector path, with a scalar tail (and a window half in the end padding with ceil mode).</summary>
     [Theory]
-    [InlineData(3, 2, 1, false)]
-    [InlineData(2, 2, 0, true)]
-    [InlineData(3, 1, 1, false)]
-    public void Max_pool_of_codes_matches_the_float_max_pool(int kernel, int stride, int pad, bool ceilMode)
+    [InlineData(3, 2, 1, false, 14)]
+    [InlineData(2, 2, 0, true, 14)]
+    [InlineData(3, 1, 1, false, 14)]
+    [InlineData(2, 2, 0, false, 101)]
+    [InlineData(2, 2, 0, true, 101)]
+    [InlineData(2, 2, 0, false, 130)]
+    public void Max_pool_of_codes_matches_the_float_max_pool(int kernel, int stride, int pad, bool ceilMode, int width)
     {
-        var x = RandomCodes([2, 3, 11, 14], 2);
+        var x = RandomCodes([2, 3, 11, width], 2);
         int[] k = [kernel, kernel], s = [stride, stride], p = [pad, pad, pad, pad], d = [1, 1];
         var codes = GraphOps.MaxPoolCodes(k, s, p, d, ceilMode)(x, [null]);
         var values = GraphOps.MaxPool(k, s, p, d, ceilMode)([x.Dequantize()], null!)[0];
