@@ -194,7 +194,7 @@ internal sealed class DepthwiseVnni
     /// <c>windows[j]</c> = the four bytes <c>padded[s·j .. s·j + 3]</c>, for j below <paramref name="count"/> (a multiple
     /// of 8): two 16-byte loads per vector, each shuffled into four overlapping windows.
     /// </summary>
-    private static unsafe void Expand(byte* padded, int stride, int count, int* windows)
+    internal static unsafe void Expand(byte* padded, int stride, int count, int* windows)
     {
         var pattern = stride == 1
             ? Vector256.Create((byte)0, 1, 2, 3, 1, 2, 3, 4, 2, 3, 4, 5, 3, 4, 5, 6, 0, 1, 2, 3, 1, 2, 3, 4, 2, 3, 4, 5, 3, 4, 5, 6)

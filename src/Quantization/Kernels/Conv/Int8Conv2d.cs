@@ -11,7 +11,8 @@ namespace Quantization.Kernels.Conv;
 /// Regular and grouped convolutions transpose the image to NHWC, build im2col rows of contiguous channel runs (none
 /// for a pointwise convolution, whose NHWC image already is the GEMM's left operand) by L2-sized chunks of output
 /// pixels, run the packed INT8 GEMM per group and chunk into an NHWC buffer, and transpose back. With AVX-VNNI, small
-/// 1×1 convolutions with requantized output skip all that: <see cref="PointwiseVnni"/> sums on the NCHW planes.
+/// 1×1 convolutions and convolutions of few input channels with requantized output skip all that:
+/// <see cref="PointwiseVnni"/> and <see cref="DirectConvVnni"/> sum on the NCHW planes.
 /// Depthwise convolutions take their own kernels: on the NCHW planes (<see cref="DepthwiseVnni"/> with AVX-VNNI, else
 /// <see cref="DepthwiseConv"/>), or on x86 across the channels of an NHWC copy where rows are short.
 /// </remarks>
@@ -28,6 +29,9 @@ internal sealed class Int8Conv2d
 
     /// <summary>A small 1×1 convolution's weights packed for the direct AVX-VNNI kernel (<see cref="PointwiseVnni.Prefers"/>).</summary>
     private readonly PointwiseVnni? _pointwiseVnni;
+
+    /// <summary>A layer with few input channels packed for the direct AVX-VNNI kernel (<see cref="DirectConvVnni.Prefers"/>).</summary>
+    private readonly DirectConvVnni? _directVnni;
 
     /// <param name="geometry">The convolution's shape.</param>
     /// <param name="weights">s8 weights [outChannels, inChannels / groups, kernelH, kernelW].</param>
@@ -70,6 +74,8 @@ internal sealed class Int8Conv2d
 
         if (PointwiseVnni.IsSupported && PointwiseVnni.Prefers(geometry))
             _pointwiseVnni = PointwiseVnni.TryCreate(geometry, weights, weightZeroPoints);
+        if (DirectConvVnni.IsSupported && DirectConvVnni.Prefers(geometry))
+            _directVnni = DirectConvVnni.TryCreate(geometry, weights, weightZeroPoints);
 
         _groupWeights = new Int8PackedWeights[geometry.Groups];
         int cog = geometry.OutChannelsPerGroup;
@@ -114,6 +120,12 @@ internal sealed class Int8Conv2d
         if (_pointwiseVnni is not null && VnniRequantizer.Fuses(epilogue))
         {
             _pointwiseVnni.Run(input, batch, pixels, za, epilogue, output, maxThreads);
+            return;
+        }
+
+        if (_directVnni is not null && VnniRequantizer.Fuses(epilogue))
+        {
+            _directVnni.Run(input, batch, height, width, za, epilogue, output, maxThreads);
             return;
         }
 

@@ -210,6 +210,75 @@ public class Int8Conv2dTests
         }
     }
 
+    /// <summary>
+    /// The direct AVX-VNNI kernel for ungrouped layers, u8 and s8 output, against the reference: every ungrouped
+    /// geometry above that it takes, and rows of one and several 32-pixel blocks with partial last blocks, strides 1
+    /// and 2 across, kernels 1 to 7 wide (one or two runs of four taps), dilation down, output channels past a multiple
+    /// of four, batches of two, one and two threads (rows split into bands).
+    /// </summary>
+    [Fact]
+    public void Vnni_direct_kernel_matches_direct_convolution()
+    {
+        if (!DirectConvVnni.IsSupported)
+            return;
+        var rng = new Random(Seed + 5);
+        var extra = new (Conv2dGeometry Geometry, int Height, int Width)[]
+        {
+            (new Conv2dGeometry(3, 8, 3, 3, StrideH: 2, StrideW: 2, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1), 12, 97),
+            (new Conv2dGeometry(5, 6, 5, 5, PadTop: 2, PadLeft: 2, PadBottom: 2, PadRight: 2), 6, 70),
+            (new Conv2dGeometry(2, 3, 7, 7, StrideH: 2, StrideW: 2, PadTop: 3, PadLeft: 3, PadBottom: 3, PadRight: 3), 9, 40),
+            (new Conv2dGeometry(4, 5, 3, 1, PadTop: 1, PadLeft: 0, PadBottom: 1, PadRight: 0), 5, 33),
+            (new Conv2dGeometry(3, 4, 3, 3, StrideH: 2, PadTop: 2, PadLeft: 1, PadBottom: 2, PadRight: 1, DilationH: 2), 11, 64),
+            (new Conv2dGeometry(16, 9, 3, 3, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1), 3, 5),
+        };
+        foreach (var (g, h, w) in Geometries().Where(p => p.Geometry.Groups == 1 && !p.Geometry.IsPointwise).Concat(extra))
+        {
+            var weights = new sbyte[g.OutChannels * g.PatchSize];
+            foreach (ref sbyte v in weights.AsSpan())
+                v = (sbyte)rng.Next(-100, 101);
+            int[] zw = rng.Next(2) == 0 ? [rng.Next(-27, 28)] : Enumerable.Range(0, g.OutChannels).Select(_ => rng.Next(-27, 28)).ToArray();
+            var kernel = DirectConvVnni.TryCreate(g, weights, zw);
+            if (kernel is null)
+            {
+                Assert.True(g.StrideW > 2 || g.DilationW != 1, $"{g} was refused");
+                continue;
+            }
+
+            const int Batch = 2;
+            int za = rng.Next(256), outPixels = g.OutputHeight(h) * g.OutputWidth(w), co = g.OutChannels;
+            var x = new byte[Batch * g.InChannels * h * w];
+            rng.NextBytes(x);
+            var expected = ConvReference.Int8Conv2d(x, Batch, h, w, za, weights, zw, g);
+            float[] multipliers = Enumerable.Range(0, co).Select(_ => (float)(rng.NextDouble() * 0.002 + 1e-5)).ToArray();
+            int[] intBias = Enumerable.Range(0, co).Select(_ => rng.Next(-20000, 20000)).ToArray();
+            foreach (int threads in new[] { 1, 2 })
+            {
+                var u8 = new byte[expected.Length];
+                kernel.Run<byte>(x, Batch, h, w, za, Int8GemmEpilogue.Requantize(multipliers, intBias, 120, 120, 255, signedOutput: false), u8, threads);
+                AssertSame(expected.Select((v, i) => (byte)Int8GemmReference.Requantize(v, intBias[i / outPixels % co], multipliers[i / outPixels % co], 120, 120, 255)).ToArray(),
+                    u8, $"VNNI direct {g} input {Batch}×{h}×{w} u8, {threads} threads");
+
+                var s8 = new sbyte[expected.Length];
+                kernel.Run<sbyte>(x, Batch, h, w, za, Int8GemmEpilogue.Requantize(multipliers, intBias, -5, -128, 100, signedOutput: true), s8, threads);
+                AssertSame(expected.Select((v, i) => (sbyte)Int8GemmReference.Requantize(v, intBias[i / outPixels % co], multipliers[i / outPixels % co], -5, -128, 100)).ToArray(),
+                    s8, $"VNNI direct {g} s8, {threads} threads");
+            }
+        }
+    }
+
+    [Fact]
+    public void Vnni_direct_kernel_refuses_groups_wide_strides_and_weights_outside_s8()
+    {
+        var g = new Conv2dGeometry(2, 2, 3, 3);
+        var weights = new sbyte[36];
+        weights[30] = 100;
+        Assert.NotNull(DirectConvVnni.TryCreate(g, weights, [-27]));
+        Assert.Null(DirectConvVnni.TryCreate(g, weights, [-27, -28]));
+        Assert.Null(DirectConvVnni.TryCreate(g with { Groups = 2 }, new sbyte[18], [0]));
+        Assert.Null(DirectConvVnni.TryCreate(g with { StrideW = 3 }, weights, [0]));
+        Assert.Null(DirectConvVnni.TryCreate(g with { DilationW = 2 }, weights, [0]));
+    }
+
     [Fact]
     public void Vnni_pointwise_kernel_takes_only_ungrouped_1x1_layers_with_weights_within_s8()
     {
