@@ -122,66 +122,73 @@ internal sealed class DepthwiseVnni
         fixed (int* ps = _rowSums)
         {
             nint x = (nint)px, y = (nint)py, packed = (nint)pw, sums = (nint)ps;
-            KernelParallel.For(batch * channels, (long)batch * channels * oh * ow * g.KernelH * groups * 4, plane =>
+            // Tasks of several planes, so that small planes share one setup of the buffers.
+            int planes = batch * channels, threads = maxThreads > 0 ? maxThreads : Parallelism.ThreadCount;
+            int planesPerTask = Math.Max(1, planes / (4 * threads)), tasks = (planes + planesPerTask - 1) / planesPerTask;
+            KernelParallel.For(tasks, (long)planes * oh * ow * g.KernelH * groups * 4, task =>
             {
-                int c = plane % channels;
                 // The expanded rows (slot ih mod slots), a chunk of output rows, the padded row.
                 int[] buffer = ArrayPool<int>.Shared.Rent(slots * windows + chunkLength + paddedLength / 4 + 1);
                 int* held = stackalloc int[slots];
                 int** runs = stackalloc int*[rowCount];
                 int* runWeights = stackalloc int[rowCount];
-                new Span<int>(held, slots).Fill(-1);
                 fixed (int* rows = buffer)
                 {
                     int* result = rows + slots * windows;
                     byte* padded = (byte*)(result + chunkLength);
+                    // Rows are copied into the middle; the padding stays za.
                     new Span<byte>(padded, paddedLength).Fill((byte)za);
-                    byte* source = (byte*)x + (long)plane * height * width;
-                    int* weights = (int*)packed + c * g.KernelH * groups, rowSums = (int*)sums + c * g.KernelH;
-                    var sink = requantized ? new VnniRequantizer(epilogue, c) : default;
-                    for (int i = 0; i < oh; i++)
+                    for (int plane = task * planesPerTask; plane < Math.Min(planes, (task + 1) * planesPerTask); plane++)
                     {
-                        int count = 0, start = 0;
-                        for (int kh = 0; kh < g.KernelH; kh++)
+                        int c = plane % channels;
+                        new Span<int>(held, slots).Fill(-1);
+                        byte* source = (byte*)x + (long)plane * height * width;
+                        int* weights = (int*)packed + c * g.KernelH * groups, rowSums = (int*)sums + c * g.KernelH;
+                        var sink = requantized ? new VnniRequantizer(epilogue, c) : default;
+                        for (int i = 0; i < oh; i++)
                         {
-                            int ih = i * g.StrideH - g.PadTop + kh * g.DilationH;
-                            if ((uint)ih >= (uint)height)
+                            int count = 0, start = 0;
+                            for (int kh = 0; kh < g.KernelH; kh++)
+                            {
+                                int ih = i * g.StrideH - g.PadTop + kh * g.DilationH;
+                                if ((uint)ih >= (uint)height)
+                                    continue;
+                                int slot = ih & (slots - 1);
+                                int* row = rows + slot * windows;
+                                if (held[slot] != ih)
+                                {
+                                    new ReadOnlySpan<byte>(source + (long)ih * width, width).CopyTo(new Span<byte>(padded + g.PadLeft, width));
+                                    Expand(padded, sw, windows, row);
+                                    held[slot] = ih;
+                                }
+
+                                start -= za * rowSums[kh];
+                                for (int k = 0; k < groups; k++)
+                                {
+                                    runs[count] = row + (4 * k >> (sw - 1));
+                                    runWeights[count++] = weights[kh * groups + k];
+                                }
+                            }
+
+                            long offset = (long)plane * oh * ow + (long)i * ow;
+                            if (requantized)
+                            {
+                                // Blocks of 32 bytes run past the row into the next one, which overwrites them; the plane's
+                                // last rows go through the buffer, since the next plane may belong to another thread.
+                                bool inside = (long)i * ow + blockWidth <= (long)oh * ow;
+                                byte* target = inside ? (byte*)y + offset : (byte*)result;
+                                Dot(runs, runWeights, count, start + sink.Bias, vectorWidth, new ByteSink(target, sink));
+                                if (!inside)
+                                    new ReadOnlySpan<byte>(result, ow).CopyTo(new Span<byte>((byte*)y + offset, ow));
                                 continue;
-                            int slot = ih & (slots - 1);
-                            int* row = rows + slot * windows;
-                            if (held[slot] != ih)
-                            {
-                                new ReadOnlySpan<byte>(source + (long)ih * width, width).CopyTo(new Span<byte>(padded + g.PadLeft, width));
-                                Expand(padded, sw, windows, row);
-                                held[slot] = ih;
                             }
 
-                            start -= za * rowSums[kh];
-                            for (int k = 0; k < groups; k++)
-                            {
-                                runs[count] = row + (4 * k >> (sw - 1));
-                                runWeights[count++] = weights[kh * groups + k];
-                            }
+                            // Each row is computed in blocks; the next row overwrites the excess.
+                            int first = i - i % chunkRows;
+                            Dot(runs, runWeights, count, start, vectorWidth, new IntSink(result + (i - first) * ow));
+                            if (i - first == chunkRows - 1 || i == oh - 1)
+                                Int8GemmOutput.WriteChannel(new Span<int>(result, (i - first + 1) * ow), epilogue, c, y, offset - (long)(i - first) * ow);
                         }
-
-                        long offset = (long)plane * oh * ow + (long)i * ow;
-                        if (requantized)
-                        {
-                            // Blocks of 32 bytes run past the row into the next one, which overwrites them; the plane's
-                            // last rows go through the buffer, since the next plane may belong to another thread.
-                            bool inside = (long)i * ow + blockWidth <= (long)oh * ow;
-                            byte* target = inside ? (byte*)y + offset : (byte*)result;
-                            Dot(runs, runWeights, count, start + sink.Bias, vectorWidth, new ByteSink(target, sink));
-                            if (!inside)
-                                new ReadOnlySpan<byte>(result, ow).CopyTo(new Span<byte>((byte*)y + offset, ow));
-                            continue;
-                        }
-
-                        // Each row is computed in blocks; the next row overwrites the excess.
-                        int first = i - i % chunkRows;
-                        Dot(runs, runWeights, count, start, vectorWidth, new IntSink(result + (i - first) * ow));
-                        if (i - first == chunkRows - 1 || i == oh - 1)
-                            Int8GemmOutput.WriteChannel(new Span<int>(result, (i - first + 1) * ow), epilogue, c, y, offset - (long)(i - first) * ow);
                     }
                 }
 
