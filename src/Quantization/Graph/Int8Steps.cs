@@ -158,7 +158,6 @@ internal static class Int8Steps
         }
 
         Span<float> x = stackalloc float[Chunk];
-        Span<float> y = stackalloc float[Chunk];
         for (int p = 0; p < planes; p++)
         {
             for (int start = 0; start < size; start += Chunk)
@@ -166,17 +165,7 @@ internal static class Int8Steps
                 int n = Math.Min(Chunk, size - start);
                 int offset = p * size + start;
                 Decode(full, offset, x[..n]);
-                y[..n].Fill(factors[p]);
-                if (bIsPlane)
-                {
-                    Apply(op, x[..n], y[..n]);
-                }
-                else
-                {
-                    Apply(op, y[..n], x[..n]);
-                    y[..n].CopyTo(x);
-                }
-
+                ApplyScalar(op, x[..n], factors[p], bIsPlane, x[..n]);
                 QuantizeKernels.QuantizeToUInt8(x[..n], output.Scale, output.ZeroPoint, 0, 255, RoundingConvention.Onnx, codes.AsSpan(offset, n));
             }
         }
@@ -196,26 +185,51 @@ internal static class Int8Steps
     private static void PlaneTables(string op, Operand full, float[] factors, int size, bool bIsPlane, QuantParams output, byte[] codes)
     {
         Span<float> grid = stackalloc float[256];
-        Span<float> factor = stackalloc float[256];
+        Span<float> values = stackalloc float[256];
         Span<byte> table = stackalloc byte[256];
         var source = full.Codes.AsUInt8Span();
+        int channel = -1;
         for (int p = 0; p < factors.Length; p++)
         {
-            int channel = full.Function is { Channels: > 1 } function ? p * size / Int8Plan.PlaneSize(full.Codes.Shape, function) % function.Channels : 0;
-            CodeValues(full, channel, grid);
-            factor.Fill(factors[p]);
-            if (bIsPlane)
+            int c = full.Function is { Channels: > 1 } function ? p * size / Int8Plan.PlaneSize(full.Codes.Shape, function) % function.Channels : 0;
+            if (c != channel)
             {
-                Apply(op, grid, factor);
-            }
-            else
-            {
-                Apply(op, factor, grid);
-                factor.CopyTo(grid);
+                CodeValues(full, c, grid);
+                channel = c;
             }
 
-            QuantizeKernels.QuantizeToUInt8(grid, output.Scale, output.ZeroPoint, 0, 255, RoundingConvention.Onnx, table);
+            ApplyScalar(op, grid, factors[p], bIsPlane, values);
+            QuantizeKernels.QuantizeToUInt8(values, output.Scale, output.ZeroPoint, 0, 255, RoundingConvention.Onnx, table);
             ByteLookup.Apply(table, source.Slice(p * size, size), codes.AsSpan(p * size, size));
+        }
+    }
+
+    /// <summary>
+    /// <c>destination = x op factor</c> (or <c>factor op x</c> when <paramref name="factorSecond"/> is false) with the
+    /// factor as a scalar: the values of <see cref="Apply"/> on a filled span, one pass instead of two.
+    /// </summary>
+    private static void ApplyScalar(string op, ReadOnlySpan<float> x, float factor, bool factorSecond, Span<float> destination)
+    {
+        switch (op)
+        {
+            case "Add":
+                TensorPrimitives.Add(x, factor, destination);
+                break;
+            case "Sub" when factorSecond:
+                TensorPrimitives.Subtract(x, factor, destination);
+                break;
+            case "Sub":
+                TensorPrimitives.Subtract(factor, x, destination);
+                break;
+            case "Mul":
+                TensorPrimitives.Multiply(x, factor, destination);
+                break;
+            case "Div" when factorSecond:
+                TensorPrimitives.Divide(x, factor, destination);
+                break;
+            default:
+                TensorPrimitives.Divide(factor, x, destination);
+                break;
         }
     }
 

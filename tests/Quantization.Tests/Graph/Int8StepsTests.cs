@@ -36,6 +36,9 @@ public sealed class Int8StepsTests
     [InlineData("Mul", true, 70, false)]
     [InlineData("Sub", true, 70, true)]
     [InlineData("Div", false, 70, false)]
+    [InlineData("Sub", false, 70, true)]
+    [InlineData("Add", true, 70, false)]
+    [InlineData("Div", true, 70, true)]
     [InlineData("Mul", true, 5, true)]
     [InlineData("Div", false, 5, false)]
     public void One_value_per_plane_broadcasts_in_either_operand(string op, bool planeSecond, int width, bool table)
