@@ -197,10 +197,14 @@ internal sealed class DirectConvVnni
     }
 
     /// <summary>
-    /// One output row of up to four output channels (<paramref name="rows"/>), 32 pixels at a time; the last, partial
-    /// block goes through <paramref name="spill"/>, since the bytes after a row belong to the next row or plane.
+    /// One output row of up to four output channels (<paramref name="rows"/>, from <paramref name="o"/>; planes
+    /// <paramref name="planeStride"/> bytes apart), <paramref name="ow"/> pixels, 32 at a time: each sum starts from its
+    /// channel's entry of <paramref name="starts"/> (four, used or not) and adds, per run r, the dot products of
+    /// <c>runs[r]</c> with the four weights at <c>weights + runWeights[r]</c>. The last, partial block goes through
+    /// <paramref name="spill"/>, since the bytes after a row belong to the next row or plane. <see cref="PointwiseVnni"/>
+    /// runs its tiles here too, its runs being fours of input channels.
     /// </summary>
-    private static unsafe void Tile(int** runs, int* runWeights, int count, int* weights, ReadOnlySpan<int> starts, VnniRequantizer[] requantizers,
+    internal static unsafe void Tile(int** runs, int* runWeights, int count, int* weights, ReadOnlySpan<int> starts, VnniRequantizer[] requantizers,
         int o, int rows, int ow, byte* target, long planeStride, byte* spill)
     {
         var o0 = Vector256.Create(starts[0]);

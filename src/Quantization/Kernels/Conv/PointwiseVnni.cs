@@ -37,7 +37,7 @@ internal sealed class PointwiseVnni
 
     private readonly int _quads;
 
-    /// <summary>[output channel, rounded up to 4][quad]: four s8 weights (<c>w - zw</c>, zeros past the last input channel) as an int.</summary>
+    /// <summary>[block of 4 output channels][quad][4 output channels]: four s8 weights (<c>w - zw</c>, zeros past the last input channel) as an int.</summary>
     private readonly int[] _packed;
 
     /// <summary>Per output channel, <c>Σ_k (w - zw)</c>.</summary>
@@ -82,7 +82,7 @@ internal sealed class PointwiseVnni
                 int w = weights[co * k + ci] - zw;
                 if (w is < sbyte.MinValue or > sbyte.MaxValue)
                     return null;
-                packed[co * quads + ci / 4] |= (byte)(sbyte)w << (8 * (ci % 4));
+                packed[(co / Rows * quads + ci / 4) * Rows + co % Rows] |= (byte)(sbyte)w << (8 * (ci % 4));
                 sums[co] += w;
             }
         }
@@ -99,9 +99,15 @@ internal sealed class PointwiseVnni
     {
         int quads = _quads, n = _outChannels, rowBlocks = (n + Rows - 1) / Rows;
         int padded = (pixels + Block - 1) / Block * Block, chunks = (padded + ChunkPixels - 1) / ChunkPixels;
-        var starts = new int[n];
+        // Start values and requantizers per output channel, padded to whole tiles.
+        var starts = new int[rowBlocks * Rows];
+        var requantizers = new VnniRequantizer[n];
         for (int co = 0; co < n; co++)
-            starts[co] = unchecked(new VnniRequantizer(epilogue, co).Bias - za * _sums[co]);
+        {
+            requantizers[co] = new VnniRequantizer(epilogue, co);
+            starts[co] = unchecked(requantizers[co].Bias - za * _sums[co]);
+        }
+
         int[] interleaved = ArrayPool<int>.Shared.Rent(quads * padded);
         try
         {
@@ -109,9 +115,8 @@ internal sealed class PointwiseVnni
             fixed (TOut* py = output)
             fixed (int* pq = interleaved)
             fixed (int* pw = _packed)
-            fixed (int* ps = starts)
             {
-                nint x = (nint)px, y = (nint)py, q = (nint)pq, w = (nint)pw, s = (nint)ps;
+                nint x = (nint)px, y = (nint)py, q = (nint)pq, w = (nint)pw;
                 for (int image = 0; image < batch; image++)
                 {
                     byte* source = (byte*)x + (long)image * _inChannels * pixels;
@@ -123,10 +128,24 @@ internal sealed class PointwiseVnni
                     KernelParallel.For(chunks * groups, (long)n * padded * quads * 4, task =>
                     {
                         int chunk = task / groups, group = task % groups;
-                        int p0 = chunk * ChunkPixels, p1 = Math.Min(padded, p0 + ChunkPixels);
+                        int p0 = chunk * ChunkPixels, p1 = Math.Min(pixels, p0 + ChunkPixels);
+                        // A quad's run of the chunk: its interleaved pixels from p0, with the quad's weights of a tile.
+                        int** runs = stackalloc int*[quads];
+                        int* runWeights = stackalloc int[quads];
+                        byte* spill = stackalloc byte[Rows * Block];
+                        for (int k = 0; k < quads; k++)
+                        {
+                            runs[k] = (int*)q + (long)k * padded + p0;
+                            runWeights[k] = k * Rows;
+                        }
+
                         int firstBlock = group * blocksPerGroup, lastBlock = Math.Min(rowBlocks, firstBlock + blocksPerGroup);
                         for (int block = firstBlock; block < lastBlock; block++)
-                            Tile((int*)q, padded, quads, (int*)w, (int*)s, block * Rows, p0, p1, pixels, epilogue, target);
+                        {
+                            int co = block * Rows;
+                            DirectConvVnni.Tile(runs, runWeights, quads, (int*)w + (long)block * quads * Rows, starts.AsSpan(co, Rows), requantizers, co,
+                                Math.Min(Rows, n - co), p1 - p0, target + (long)co * pixels + p0, pixels, spill);
+                        }
                     }, maxThreads);
                 }
             }
@@ -181,75 +200,5 @@ internal sealed class PointwiseVnni
         }
 
         new Span<int>(target + pixels, padded - pixels).Clear();
-    }
-
-    /// <summary>
-    /// Output channels <paramref name="co0"/> .. co0 + 3 over pixels [<paramref name="p0"/>, <paramref name="p1"/>), 32
-    /// at a time; a block past the image's last pixel goes through a buffer, since the bytes after a plane belong to the
-    /// next channel.
-    /// </summary>
-    private unsafe void Tile(int* interleaved, int padded, int quads, int* weights, int* starts, int co0, int p0, int p1, int pixels,
-        Int8GemmEpilogue epilogue, byte* output)
-    {
-        int rows = Math.Min(Rows, _outChannels - co0);
-        var r0 = new VnniRequantizer(epilogue, co0);
-        var r1 = rows > 1 ? new VnniRequantizer(epilogue, co0 + 1) : r0;
-        var r2 = rows > 2 ? new VnniRequantizer(epilogue, co0 + 2) : r0;
-        var r3 = rows > 3 ? new VnniRequantizer(epilogue, co0 + 3) : r0;
-        var o0 = Vector256.Create(starts[co0]);
-        var o1 = rows > 1 ? Vector256.Create(starts[co0 + 1]) : o0;
-        var o2 = rows > 2 ? Vector256.Create(starts[co0 + 2]) : o0;
-        var o3 = rows > 3 ? Vector256.Create(starts[co0 + 3]) : o0;
-        int* w = weights + co0 * quads;
-        byte* spill = stackalloc byte[Rows * Block];
-        for (int p = p0; p < p1; p += Block)
-        {
-            Vector256<int> s00 = o0, s01 = o0, s02 = o0, s03 = o0, s10 = o1, s11 = o1, s12 = o1, s13 = o1;
-            Vector256<int> s20 = o2, s21 = o2, s22 = o2, s23 = o2, s30 = o3, s31 = o3, s32 = o3, s33 = o3;
-            int* x = interleaved + p;
-            for (int q = 0; q < quads; q++, x += padded)
-            {
-                var x0 = Vector256.Load(x).AsByte();
-                var x1 = Vector256.Load(x + Lanes).AsByte();
-                var x2 = Vector256.Load(x + 2 * Lanes).AsByte();
-                var x3 = Vector256.Load(x + 3 * Lanes).AsByte();
-                var w0 = Vector256.Create(w[q]).AsSByte();
-                s00 = AvxVnni.MultiplyWideningAndAdd(s00, x0, w0);
-                s01 = AvxVnni.MultiplyWideningAndAdd(s01, x1, w0);
-                s02 = AvxVnni.MultiplyWideningAndAdd(s02, x2, w0);
-                s03 = AvxVnni.MultiplyWideningAndAdd(s03, x3, w0);
-                var w1 = Vector256.Create(w[quads + q]).AsSByte();
-                s10 = AvxVnni.MultiplyWideningAndAdd(s10, x0, w1);
-                s11 = AvxVnni.MultiplyWideningAndAdd(s11, x1, w1);
-                s12 = AvxVnni.MultiplyWideningAndAdd(s12, x2, w1);
-                s13 = AvxVnni.MultiplyWideningAndAdd(s13, x3, w1);
-                var w2 = Vector256.Create(w[2 * quads + q]).AsSByte();
-                s20 = AvxVnni.MultiplyWideningAndAdd(s20, x0, w2);
-                s21 = AvxVnni.MultiplyWideningAndAdd(s21, x1, w2);
-                s22 = AvxVnni.MultiplyWideningAndAdd(s22, x2, w2);
-                s23 = AvxVnni.MultiplyWideningAndAdd(s23, x3, w2);
-                var w3 = Vector256.Create(w[3 * quads + q]).AsSByte();
-                s30 = AvxVnni.MultiplyWideningAndAdd(s30, x0, w3);
-                s31 = AvxVnni.MultiplyWideningAndAdd(s31, x1, w3);
-                s32 = AvxVnni.MultiplyWideningAndAdd(s32, x2, w3);
-                s33 = AvxVnni.MultiplyWideningAndAdd(s33, x3, w3);
-            }
-
-            bool whole = p + Block <= pixels;
-            byte* target = whole ? output + (long)co0 * pixels + p : spill;
-            long stride = whole ? pixels : Block;
-            r0.Store(s00, s01, s02, s03, target);
-            if (rows > 1)
-                r1.Store(s10, s11, s12, s13, target + stride);
-            if (rows > 2)
-                r2.Store(s20, s21, s22, s23, target + 2 * stride);
-            if (rows > 3)
-                r3.Store(s30, s31, s32, s33, target + 3 * stride);
-            if (!whole)
-            {
-                for (int r = 0; r < rows; r++)
-                    new ReadOnlySpan<byte>(spill + r * Block, pixels - p).CopyTo(new Span<byte>(output + (long)(co0 + r) * pixels + p, pixels - p));
-            }
-        }
     }
 }

@@ -131,25 +131,16 @@ public class Int8Conv2dTests
             var x = new byte[batch * g.InChannels * h * w];
             rng.NextBytes(x);
             var expected = ConvReference.Int8Conv2d(x, batch, h, w, za, weights, zw, g);
-            int outPixels = g.OutputHeight(h) * g.OutputWidth(w);
-            float[] multipliers = Enumerable.Range(0, g.OutChannels).Select(_ => (float)(rng.NextDouble() * 0.02 + 1e-4)).ToArray();
-            int[] intBias = Enumerable.Range(0, g.OutChannels).Select(_ => rng.Next(-2000, 2000)).ToArray();
             foreach (int threads in new[] { 1, 2 })
             {
                 var sums = new int[expected.Length];
                 kernel.Run<int>(x, batch, h, w, za, Int8GemmEpilogue.Int32, sums, threads);
                 AssertSame(expected, sums, $"VNNI {g} input {batch}×{h}×{w}, {threads} threads");
-
-                var u8 = new byte[expected.Length];
-                kernel.Run<byte>(x, batch, h, w, za, Int8GemmEpilogue.Requantize(multipliers, intBias, 120, 120, 255, signedOutput: false), u8, threads);
-                AssertSame(expected.Select((v, i) => (byte)Int8GemmReference.Requantize(v, intBias[i / outPixels % g.OutChannels], multipliers[i / outPixels % g.OutChannels], 120, 120, 255)).ToArray(),
-                    u8, $"VNNI {g} u8, {threads} threads");
-
-                var s8 = new sbyte[expected.Length];
-                kernel.Run<sbyte>(x, batch, h, w, za, Int8GemmEpilogue.Requantize(multipliers, intBias, -5, -128, 100, signedOutput: true), s8, threads);
-                AssertSame(expected.Select((v, i) => (sbyte)Int8GemmReference.Requantize(v, intBias[i / outPixels % g.OutChannels], multipliers[i / outPixels % g.OutChannels], -5, -128, 100)).ToArray(),
-                    s8, $"VNNI {g} s8, {threads} threads");
             }
+
+            AssertRequantized(rng, expected, g.OutChannels, g.OutputHeight(h) * g.OutputWidth(w),
+                (epilogue, y, threads) => kernel.Run<byte>(x, batch, h, w, za, epilogue, y, threads),
+                (epilogue, y, threads) => kernel.Run<sbyte>(x, batch, h, w, za, epilogue, y, threads), $"VNNI depthwise {g} input {batch}×{h}×{w}");
         }
     }
 
@@ -193,20 +184,9 @@ public class Int8Conv2dTests
             var x = new byte[Batch * ci * pixels];
             rng.NextBytes(x);
             var expected = ConvReference.Int8Conv2d(x, Batch, h, w, za, weights, zw, g);
-            float[] multipliers = Enumerable.Range(0, co).Select(_ => (float)(rng.NextDouble() * 0.002 + 1e-5)).ToArray();
-            int[] intBias = Enumerable.Range(0, co).Select(_ => rng.Next(-20000, 20000)).ToArray();
-            foreach (int threads in new[] { 1, 2 })
-            {
-                var u8 = new byte[expected.Length];
-                kernel.Run<byte>(x, Batch, pixels, za, Int8GemmEpilogue.Requantize(multipliers, intBias, 120, 120, 255, signedOutput: false), u8, threads);
-                AssertSame(expected.Select((v, i) => (byte)Int8GemmReference.Requantize(v, intBias[i / pixels % co], multipliers[i / pixels % co], 120, 120, 255)).ToArray(),
-                    u8, $"VNNI 1×1 {ci}→{co} over {h}×{w} u8, {threads} threads");
-
-                var s8 = new sbyte[expected.Length];
-                kernel.Run<sbyte>(x, Batch, pixels, za, Int8GemmEpilogue.Requantize(multipliers, intBias, -5, -128, 100, signedOutput: true), s8, threads);
-                AssertSame(expected.Select((v, i) => (sbyte)Int8GemmReference.Requantize(v, intBias[i / pixels % co], multipliers[i / pixels % co], -5, -128, 100)).ToArray(),
-                    s8, $"VNNI 1×1 {ci}→{co} over {h}×{w} s8, {threads} threads");
-            }
+            AssertRequantized(rng, expected, co, pixels,
+                (epilogue, y, threads) => kernel.Run<byte>(x, Batch, pixels, za, epilogue, y, threads),
+                (epilogue, y, threads) => kernel.Run<sbyte>(x, Batch, pixels, za, epilogue, y, threads), $"VNNI 1×1 {ci}→{co} over {h}×{w}");
         }
     }
 
@@ -249,20 +229,9 @@ public class Int8Conv2dTests
             var x = new byte[Batch * g.InChannels * h * w];
             rng.NextBytes(x);
             var expected = ConvReference.Int8Conv2d(x, Batch, h, w, za, weights, zw, g);
-            float[] multipliers = Enumerable.Range(0, co).Select(_ => (float)(rng.NextDouble() * 0.002 + 1e-5)).ToArray();
-            int[] intBias = Enumerable.Range(0, co).Select(_ => rng.Next(-20000, 20000)).ToArray();
-            foreach (int threads in new[] { 1, 2 })
-            {
-                var u8 = new byte[expected.Length];
-                kernel.Run<byte>(x, Batch, h, w, za, Int8GemmEpilogue.Requantize(multipliers, intBias, 120, 120, 255, signedOutput: false), u8, threads);
-                AssertSame(expected.Select((v, i) => (byte)Int8GemmReference.Requantize(v, intBias[i / outPixels % co], multipliers[i / outPixels % co], 120, 120, 255)).ToArray(),
-                    u8, $"VNNI direct {g} input {Batch}×{h}×{w} u8, {threads} threads");
-
-                var s8 = new sbyte[expected.Length];
-                kernel.Run<sbyte>(x, Batch, h, w, za, Int8GemmEpilogue.Requantize(multipliers, intBias, -5, -128, 100, signedOutput: true), s8, threads);
-                AssertSame(expected.Select((v, i) => (sbyte)Int8GemmReference.Requantize(v, intBias[i / outPixels % co], multipliers[i / outPixels % co], -5, -128, 100)).ToArray(),
-                    s8, $"VNNI direct {g} s8, {threads} threads");
-            }
+            AssertRequantized(rng, expected, co, outPixels,
+                (epilogue, y, threads) => kernel.Run<byte>(x, Batch, h, w, za, epilogue, y, threads),
+                (epilogue, y, threads) => kernel.Run<sbyte>(x, Batch, h, w, za, epilogue, y, threads), $"VNNI direct {g} input {Batch}×{h}×{w}");
         }
     }
 
@@ -363,6 +332,31 @@ public class Int8Conv2dTests
             _ => Enumerable.Range(0, g.OutChannels).Select(_ => rng.Next(-128, 128)).ToArray(),
         };
         return (x, weights, zw, rng.Next(256));
+    }
+
+    /// <summary>
+    /// A VNNI kernel's u8 and s8 outputs, requantized with random multipliers and biases (a ReLU-like u8 clamp, a
+    /// narrowed s8 one), against the reference formulas on <paramref name="expected"/>, the reference sums over planes of
+    /// <paramref name="planeSize"/> values, on one and two threads.
+    /// </summary>
+    private static void AssertRequantized(Random rng, int[] expected, int channels, int planeSize,
+        Action<Int8GemmEpilogue, byte[], int> runU8, Action<Int8GemmEpilogue, sbyte[], int> runS8, string where)
+    {
+        float[] multipliers = Enumerable.Range(0, channels).Select(_ => (float)(rng.NextDouble() * 0.002 + 1e-5)).ToArray();
+        int[] intBias = Enumerable.Range(0, channels).Select(_ => rng.Next(-20000, 20000)).ToArray();
+        int Channel(int i) => i / planeSize % channels;
+        foreach (int threads in new[] { 1, 2 })
+        {
+            var u8 = new byte[expected.Length];
+            runU8(Int8GemmEpilogue.Requantize(multipliers, intBias, 120, 120, 255, signedOutput: false), u8, threads);
+            AssertSame(expected.Select((v, i) => (byte)Int8GemmReference.Requantize(v, intBias[Channel(i)], multipliers[Channel(i)], 120, 120, 255)).ToArray(),
+                u8, $"{where} u8, {threads} threads");
+
+            var s8 = new sbyte[expected.Length];
+            runS8(Int8GemmEpilogue.Requantize(multipliers, intBias, -5, -128, 100, signedOutput: true), s8, threads);
+            AssertSame(expected.Select((v, i) => (sbyte)Int8GemmReference.Requantize(v, intBias[Channel(i)], multipliers[Channel(i)], -5, -128, 100)).ToArray(),
+                s8, $"{where} s8, {threads} threads");
+        }
     }
 
     private static void AssertSame<T>(T[] expected, T[] actual, string where)
