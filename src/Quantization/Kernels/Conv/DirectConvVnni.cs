@@ -40,6 +40,8 @@ internal sealed class DirectConvVnni
     /// <summary>[co][ci][kernel row]: the sum of that row's weights.</summary>
     private readonly int[] _rowSums;
 
+    private readonly VnniRequantizerCache _requantizers = new();
+
     private DirectConvVnni(Conv2dGeometry geometry, int groups, int[] packed, int[] rowSums)
     {
         _geometry = geometry;
@@ -109,9 +111,7 @@ internal sealed class DirectConvVnni
         int paddedLength = Math.Max(sw * windows, g.PadLeft + width) + 64;
         int span = (g.KernelH - 1) * g.DilationH + 1, slots = (int)BitOperations.RoundUpToPowerOf2((uint)span);
         int runCapacity = ci * g.KernelH * groups;
-        var requantizers = new VnniRequantizer[co];
-        for (int o = 0; o < co; o++)
-            requantizers[o] = new VnniRequantizer(epilogue, o);
+        var requantizers = _requantizers.For(epilogue, co);
         int threads = KernelParallel.ThreadsFor((long)batch * co * oh * ow * runCapacity * 4, oh, maxThreads > 0 ? maxThreads : Parallelism.ThreadCount);
         // A few bands per thread balance the load; each band re-expands the rows its first output row reads.
         int bands = threads <= 1 ? 1 : Math.Min(oh, 4 * threads), bandRows = (oh + bands - 1) / bands;

@@ -43,6 +43,8 @@ internal sealed class PointwiseVnni
     /// <summary>Per output channel, <c>Σ_k (w - zw)</c>.</summary>
     private readonly int[] _sums;
 
+    private readonly VnniRequantizerCache _requantizers = new();
+
     private PointwiseVnni(int inChannels, int outChannels, int[] packed, int[] sums)
     {
         _inChannels = inChannels;
@@ -101,12 +103,9 @@ internal sealed class PointwiseVnni
         int padded = (pixels + Block - 1) / Block * Block, chunks = (padded + ChunkPixels - 1) / ChunkPixels;
         // Start values and requantizers per output channel, padded to whole tiles.
         var starts = new int[rowBlocks * Rows];
-        var requantizers = new VnniRequantizer[n];
+        var requantizers = _requantizers.For(epilogue, n);
         for (int co = 0; co < n; co++)
-        {
-            requantizers[co] = new VnniRequantizer(epilogue, co);
             starts[co] = unchecked(requantizers[co].Bias - za * _sums[co]);
-        }
 
         int[] interleaved = ArrayPool<int>.Shared.Rent(quads * padded);
         try

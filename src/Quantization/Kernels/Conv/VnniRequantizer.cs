@@ -45,3 +45,32 @@ internal readonly struct VnniRequantizer(Int8GemmEpilogue epilogue, int channel)
         Avx.ConvertToVector256Int32WithTruncation(Vector256.Min(Vector256.Max(
             Avx.RoundToNearestInteger(Avx.ConvertToVector256Single(sum) * Multiplier) + ZeroPoint, Min), Max));
 }
+
+/// <summary>
+/// A kernel's requantizers, one per output channel, kept between calls with the epilogue they were built for: a layer's
+/// epilogue is built once and reused (<see cref="Nn.Quantized.QuantizedConv2d"/>), and a wide layer's requantizers are
+/// tens of KB that a call would otherwise allocate anew.
+/// </summary>
+internal sealed class VnniRequantizerCache
+{
+    private Entry? _entry;
+
+    /// <summary>The requantizers of <paramref name="channels"/> output channels of <paramref name="epilogue"/>.</summary>
+    public VnniRequantizer[] For(Int8GemmEpilogue epilogue, int channels)
+    {
+        // Callers on several threads at once may each build an entry; any of them is right.
+        var entry = Volatile.Read(ref _entry);
+        if (entry is null || !ReferenceEquals(entry.Epilogue, epilogue))
+        {
+            var requantizers = new VnniRequantizer[channels];
+            for (int c = 0; c < channels; c++)
+                requantizers[c] = new VnniRequantizer(epilogue, c);
+            entry = new Entry(epilogue, requantizers);
+            Volatile.Write(ref _entry, entry);
+        }
+
+        return entry.Requantizers;
+    }
+
+    private sealed record Entry(Int8GemmEpilogue Epilogue, VnniRequantizer[] Requantizers);
+}
