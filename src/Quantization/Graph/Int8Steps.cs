@@ -9,8 +9,8 @@ namespace Quantization.Graph;
 /// <summary>
 /// Fused kernels for the <see cref="Int8Plan.StepKind.Compute"/> steps that dominate quantized CNNs: elementwise
 /// Add/Sub/Mul/Div of two quantized values (a residual sum, a squeeze-and-excitation scale), GlobalAveragePool and Concat.
-/// They decode codes to floats in short chunks that stay in L1, compute as the FP32 kernel does, and quantize the
-/// chunk, instead of decoding whole tensors. Each operand is a value's codes read either as dequantized values or
+/// They decode codes to floats in short chunks that stay in L1 (or, per plane, combine the 256 code values into a table
+/// or a sum), compute as the FP32 kernel does, and quantize, instead of decoding whole tensors. Each operand is a value's codes read either as dequantized values or
 /// through a table (<see cref="Int8Plan.LazyValue"/>).
 /// </summary>
 internal static class Int8Steps

@@ -153,14 +153,7 @@ internal sealed class DepthwiseVnni
                                 int ih = i * g.StrideH - g.PadTop + kh * g.DilationH;
                                 if ((uint)ih >= (uint)height)
                                     continue;
-                                int slot = ih & (slots - 1);
-                                int* row = rows + slot * windows;
-                                if (held[slot] != ih)
-                                {
-                                    new ReadOnlySpan<byte>(source + (long)ih * width, width).CopyTo(new Span<byte>(padded + g.PadLeft, width));
-                                    Expand(padded, sw, windows, row);
-                                    held[slot] = ih;
-                                }
+                                int* row = ExpandedRow(source, ih, width, g.PadLeft, sw, windows, slots, rows, held, padded);
 
                                 start -= za * rowSums[kh];
                                 for (int k = 0; k < groups; k++)
@@ -198,10 +191,30 @@ internal sealed class DepthwiseVnni
     }
 
     /// <summary>
+    /// The window expansion of row <paramref name="ih"/> of a u8 plane, kept in slot <c>ih mod slots</c> (a power of
+    /// two) of <paramref name="rows"/>, <paramref name="windows"/> ints each: made (the row copied into the middle of
+    /// <paramref name="padded"/>, whose padding holds <c>za</c>, then <see cref="Expand"/>) only when the slot holds
+    /// another row, which <paramref name="held"/> records per slot. Shared with <see cref="DirectConvVnni"/>.
+    /// </summary>
+    internal static unsafe int* ExpandedRow(byte* plane, int ih, int width, int padLeft, int stride, int windows, int slots, int* rows, int* held, byte* padded)
+    {
+        int slot = ih & (slots - 1);
+        int* row = rows + (long)slot * windows;
+        if (held[slot] != ih)
+        {
+            new ReadOnlySpan<byte>(plane + (long)ih * width, width).CopyTo(new Span<byte>(padded + padLeft, width));
+            Expand(padded, stride, windows, row);
+            held[slot] = ih;
+        }
+
+        return row;
+    }
+
+    /// <summary>
     /// <c>windows[j]</c> = the four bytes <c>padded[s·j .. s·j + 3]</c>, for j below <paramref name="count"/> (a multiple
     /// of 8): two 16-byte loads per vector, each shuffled into four overlapping windows.
     /// </summary>
-    internal static unsafe void Expand(byte* padded, int stride, int count, int* windows)
+    private static unsafe void Expand(byte* padded, int stride, int count, int* windows)
     {
         var pattern = stride == 1
             ? Vector256.Create((byte)0, 1, 2, 3, 1, 2, 3, 4, 2, 3, 4, 5, 3, 4, 5, 6, 0, 1, 2, 3, 1, 2, 3, 4, 2, 3, 4, 5, 3, 4, 5, 6)

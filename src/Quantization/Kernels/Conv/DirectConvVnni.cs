@@ -129,13 +129,13 @@ internal sealed class DirectConvVnni
                 {
                     // Per input channel, the expanded rows (slot ih mod slots); then the padded row, then a spill row per tile row.
                     int[] buffer = ArrayPool<int>.Shared.Rent(ci * slots * windows + paddedLength / 4 + 1 + Rows * Block / 4);
-                    int[] held = ArrayPool<int>.Shared.Rent(ci * slots);
+                    int[] heldRows = ArrayPool<int>.Shared.Rent(ci * slots);
                     int** runs = stackalloc int*[runCapacity];
                     int* runWeights = stackalloc int[runCapacity];
                     int* runSums = stackalloc int[runCapacity];
                     Span<int> starts = stackalloc int[Rows];
-                    held.AsSpan(0, ci * slots).Fill(-1);
-                    fixed (int* rows = buffer)
+                    heldRows.AsSpan(0, ci * slots).Fill(-1);
+                    fixed (int* rows = buffer, held = heldRows)
                     {
                         byte* padded = (byte*)(rows + ci * slots * windows);
                         byte* spill = padded + (paddedLength / 4 + 1) * 4;
@@ -150,14 +150,8 @@ internal sealed class DirectConvVnni
                                     int ih = i * g.StrideH - g.PadTop + kh * g.DilationH;
                                     if ((uint)ih >= (uint)height)
                                         continue;
-                                    int slot = c * slots + (ih & (slots - 1));
-                                    int* row = rows + (long)slot * windows;
-                                    if (held[slot] != ih)
-                                    {
-                                        new ReadOnlySpan<byte>(source + ((long)c * height + ih) * width, width).CopyTo(new Span<byte>(padded + g.PadLeft, width));
-                                        DepthwiseVnni.Expand(padded, sw, windows, row);
-                                        held[slot] = ih;
-                                    }
+                                    int* row = DepthwiseVnni.ExpandedRow(source + (long)c * height * width, ih, width, g.PadLeft, sw, windows, slots,
+                                        rows + (long)c * slots * windows, held + c * slots, padded);
 
                                     for (int k = 0; k < groups; k++)
                                     {
@@ -190,7 +184,7 @@ internal sealed class DirectConvVnni
                     }
 
                     ArrayPool<int>.Shared.Return(buffer);
-                    ArrayPool<int>.Shared.Return(held);
+                    ArrayPool<int>.Shared.Return(heldRows);
                 }, maxThreads);
             }
         }
