@@ -118,6 +118,12 @@ internal sealed partial class GraphImporter
             return Op(GraphOps.Clip(min, max), pointwise: GraphOps.ClipPointwise(min, max));
         }
 
+        GraphNode ReduceMean()
+        {
+            var reduction = new Reduction(ReduceAxes(node), node.GetInt("keepdims", 1) != 0);
+            return new(name, node.OpType, node.Inputs.ToArray(), node.Outputs.ToArray(), GraphOps.ReduceMean(reduction.Axes, reduction.KeepDims)) { Reduce = reduction };
+        }
+
         // An op whose constant inputs were consumed at import reads only the listed ones (the rest become omitted inputs).
         GraphNode OpReading(GraphKernel kernel, params int[] read) =>
             new(name, node.OpType, node.Inputs.Select((input, i) => read.Contains(i) ? input : "").ToArray(), node.Outputs.ToArray(), kernel);
@@ -152,7 +158,7 @@ internal sealed partial class GraphImporter
             "Pow" => Op(GraphOps.Pow()),
             "Equal" => Op(GraphOps.Equal()),
             "Softmax" => Op(GraphOps.Softmax(node.GetInt("axis", _opset < 13 ? 1 : -1), coerce2D: _opset < 13)),
-            "ReduceMean" => Op(GraphOps.ReduceMean(ReduceAxes(node), node.GetInt("keepdims", 1) != 0)),
+            "ReduceMean" => ReduceMean(),
             "GlobalAveragePool" => Op(GraphOps.GlobalAveragePool()),
             "MaxPool" => Op(MaxPool(node, out var maxCodes), maxCodes),
             "Shape" => Op(GraphOps.Shape(node.GetInt("start", 0), node.TryGetAttribute("end", out var end) ? end.Int : null)),

@@ -9,6 +9,9 @@ internal sealed class GraphBody
 {
     private readonly string[][] _releaseAfter;
 
+    /// <summary>Per node, the layer normalization pattern that starts there (see <see cref="LayerNormFusion"/>), or null.</summary>
+    private readonly LayerNormFusion?[] _layerNorms;
+
     /// <summary>The arena between runs (taken by a run, put back after it, so concurrent runs never share one).</summary>
     private TensorArena? _spareArena;
 
@@ -41,6 +44,7 @@ internal sealed class GraphBody
         }
 
         _releaseAfter = release.Select(r => r.ToArray()).ToArray();
+        _layerNorms = LayerNormFusion.Find(nodes, outputs);
     }
 
     public IReadOnlyList<GraphNode> Nodes { get; }
@@ -134,8 +138,20 @@ internal sealed class GraphBody
         var names = new Dictionary<Tensor, int>(ReferenceEqualityComparer.Instance);
         var pinned = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
         var donated = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
+        // Fused patterns run in one step unless an observer must see each node's output.
+        bool fuse = scope.Parent is not null || scope.Owner.ValueObserver is null;
         for (int i = 0; i < Nodes.Count; i++)
         {
+            if (fuse && _layerNorms[i] is { } layerNorm && layerNorm.TryRun(scope) is { } normalized)
+            {
+                scope.Set(layerNorm.Output, normalized);
+                names[normalized] = 1;
+                for (; i <= layerNorm.Last; i++)
+                    Release(i);
+                i--;
+                continue;
+            }
+
             GraphNode node = Nodes[i];
             var inputs = new Tensor?[node.Inputs.Count];
             scope.Donated.Clear();
@@ -182,7 +198,18 @@ internal sealed class GraphBody
                     pinned.Add(output);
             }
 
-            foreach (string name in _releaseAfter[i])
+            Release(i);
+        }
+
+        var results = new Tensor[Outputs.Count];
+        for (int k = 0; k < results.Length; k++)
+            results[k] = scope.TryGet(Outputs[k], out var v) ? v : throw new InvalidOperationException($"Output '{Outputs[k]}' has no value.");
+        return results;
+
+        // Drops the values node `index` read last, returning arrays no live value uses to the arena.
+        void Release(int index)
+        {
+            foreach (string name in _releaseAfter[index])
             {
                 if (scope.TryGet(name, out var released) && names.TryGetValue(released, out int count))
                 {
@@ -194,11 +221,6 @@ internal sealed class GraphBody
                 scope.Remove(name);
             }
         }
-
-        var results = new Tensor[Outputs.Count];
-        for (int k = 0; k < results.Length; k++)
-            results[k] = scope.TryGet(Outputs[k], out var v) ? v : throw new InvalidOperationException($"Output '{Outputs[k]}' has no value.");
-        return results;
     }
 
     /// <summary>Runs the nodes as <paramref name="plan"/> says, holding quantized values as codes (see <see cref="Int8Plan"/>).</summary>

@@ -33,6 +33,9 @@ internal delegate void ChunkOp(ReadOnlySpan<float> x, ReadOnlySpan<float> y, Spa
 /// </summary>
 internal sealed record PointwiseOp(bool Binary, Func<Tensor?[], ChunkOp?> Bind);
 
+/// <summary>What a reduction node reduces: the axes as written (negative from the end; null for all) and whether it keeps them as length 1.</summary>
+internal sealed record Reduction(long[]? Axes, bool KeepDims);
+
 /// <summary>
 /// One step of a <see cref="GraphModule"/>: an operator (<see cref="OpType"/>, ONNX names) reading and writing named
 /// values. Layer nodes (convolutions, fully connected layers, batch norms) run the child module named
@@ -80,6 +83,9 @@ public sealed class GraphNode
 
     /// <summary>The node as an operation on chunks, for elementwise nodes that compute the same values chunk by chunk; null otherwise.</summary>
     internal PointwiseOp? Pointwise { get; init; }
+
+    /// <summary>For a <c>ReduceMean</c> node, its axes (null: all) and whether it keeps them; null for other nodes.</summary>
+    internal Reduction? Reduce { get; init; }
 
     /// <inheritdoc/>
     public override string ToString() =>
