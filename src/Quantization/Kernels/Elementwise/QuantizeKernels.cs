@@ -196,7 +196,10 @@ internal static class QuantizeKernels
     {
         var x = Vector.LoadUnsafe(ref src, (nuint)offset);
         var scaled = divide ? x / factor : x * factor;
-        return Vector.ConvertToInt32(Vector.Clamp(Vector.Round(scaled) + zp, lo, hi));
+        // The platform's clamp and conversion are exact for every number; a NaN lane becomes 0, as the reference's
+        // saturating conversion gives.
+        var q = Vector.ConvertToInt32Native(Vector.ClampNative(Vector.Round(scaled) + zp, lo, hi));
+        return q & Vector.Equals(scaled, scaled);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

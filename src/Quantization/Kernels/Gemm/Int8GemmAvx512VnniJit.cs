@@ -118,6 +118,15 @@ internal sealed unsafe class Int8GemmAvx512VnniJit : Int8GemmVariant
                 int rows = Math.Min(MaxRows, m - t0), g0 = 0;
                 byte* first = source + (long)t0 * lda;
                 uint* tile = (uint*)(destination + (long)t0 * rowBytes);
+                if (rows == 1)
+                {
+                    // A one-row tile is the row itself, zero padded (a matrix-vector product packs only this).
+                    var row = new Span<byte>(tile, rowBytes);
+                    System.Numerics.Tensors.TensorPrimitives.Xor(new ReadOnlySpan<byte>(first, k), flip, row);
+                    row[k..].Clear();
+                    continue;
+                }
+
                 if (rows == MaxRows)
                     g0 = InterleaveFullTile(first, lda, whole, Vector512.Create(flips), tile);
                 for (int r = 0; r < rows; r++)

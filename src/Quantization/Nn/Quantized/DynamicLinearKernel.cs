@@ -1,3 +1,6 @@
+using System.Buffers;
+using System.Numerics.Tensors;
+using Quantization.Kernels.Elementwise;
 using Quantization.Kernels.Gemm;
 using Quantization.Kernels.Quantized;
 
@@ -32,15 +35,28 @@ internal sealed class DynamicLinearKernel
     public Tensor Run(Tensor x, string paramName)
     {
         int n = x.Shape[0];
-        var y = new Tensor(n, OutFeatures);
+        var y = Tensor.Uninitialized(n, OutFeatures);
         if (n == 0)
             return y;
-        QuantizedTensor.ThrowIfNaN(x.AsSpan(), paramName);
-        var (scale, zeroPoint) = DynamicQuantization.ChooseQParams(x.Min(), x.Max(), 0, byte.MaxValue, reduceRange: ReduceRange);
-        var q = QuantizedTensor.Quantize(x, QuantParams.PerTensorAffine(scale, zeroPoint, QuantDType.QUInt8));
-        Int8Gemm.Multiply(q.AsUInt8Span(), n, InFeatures, zeroPoint, _packed, Stage.FloatEpilogue(scale), y.AsSpan(), OutFeatures);
+        var values = x.AsSpan();
+        // Min and Max are NaN when any value is: then find it for the message.
+        float min = TensorPrimitives.Min(values), max = TensorPrimitives.Max(values);
+        if (float.IsNaN(min) || float.IsNaN(max))
+            QuantizedTensor.ThrowIfNaN(values, paramName);
+        var (scale, zeroPoint) = DynamicQuantization.ChooseQParams(min, max, 0, byte.MaxValue, reduceRange: ReduceRange);
+        byte[] codes = ArrayPool<byte>.Shared.Rent(values.Length);
+        try
+        {
+            QuantizeKernels.QuantizeToUInt8(values, scale, zeroPoint, 0, byte.MaxValue, RoundingConvention.PyTorch, codes);
+            Int8Gemm.Multiply(codes.AsSpan(0, values.Length), n, InFeatures, zeroPoint, _packed, Stage.FloatEpilogue(scale), y.AsSpan(), OutFeatures);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(codes);
+        }
+
         if (Stage.Relu)
-            System.Numerics.Tensors.TensorPrimitives.Max(y.AsSpan(), 0f, y.AsSpan());
+            TensorPrimitives.Max(y.AsSpan(), 0f, y.AsSpan());
         return y;
     }
 }
