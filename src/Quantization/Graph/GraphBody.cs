@@ -9,6 +9,12 @@ internal sealed class GraphBody
 {
     private readonly string[][] _releaseAfter;
 
+    /// <summary>Per node and input, whether the node is that value's last reader (the value is in <c>_releaseAfter</c>).</summary>
+    private readonly bool[][] _lastRead;
+
+    /// <summary>The arrays of <see cref="Constants"/>, which a planned run never returns to its arena (built on first use).</summary>
+    private HashSet<object?>? _constantStorage;
+
     /// <summary>Per node, the layer normalization pattern that starts there (see <see cref="LayerNormFusion"/>), or null.</summary>
     private readonly LayerNormFusion?[] _layerNorms;
 
@@ -44,6 +50,7 @@ internal sealed class GraphBody
         }
 
         _releaseAfter = release.Select(r => r.ToArray()).ToArray();
+        _lastRead = nodes.Select((n, i) => n.Inputs.Select(name => Array.IndexOf(_releaseAfter[i], name) >= 0).ToArray()).ToArray();
         _layerNorms = LayerNormFusion.Find(nodes, outputs);
     }
 
@@ -133,8 +140,7 @@ internal sealed class GraphBody
 
     private Tensor[] Run(GraphScope scope, TensorArena arena)
     {
-        foreach (var (name, value) in Constants)
-            scope.Set(name, value);
+        scope.UseConstants(Constants);
         var names = new Dictionary<Tensor, int>(ReferenceEqualityComparer.Instance);
         var pinned = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
         var donated = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
@@ -162,7 +168,7 @@ internal sealed class GraphBody
                     continue;
                 Tensor value = scope.TryGet(name, out var v) ? v : throw new InvalidOperationException($"Node {node.Name} reads '{name}', which has no value.");
                 inputs[k] = value;
-                if (Array.IndexOf(_releaseAfter[i], name) >= 0 && names.GetValueOrDefault(value) == 1 && !pinned.Contains(value))
+                if (_lastRead[i][k] && names.GetValueOrDefault(value) == 1 && !pinned.Contains(value))
                     scope.Donated.Add(value);
             }
 
@@ -194,7 +200,7 @@ internal sealed class GraphBody
                 names[output] = names.GetValueOrDefault(output) + 1;
                 // An input passed through (Identity, a no-op reshape, a swapped-in identity layer) may be a constant or
                 // a caller's tensor, and a branch output may belong to an enclosing scope: never overwrite those.
-                if (node.OpType == "If" || (!donated.Contains(output) && Array.Exists(inputs, t => ReferenceEquals(t, output))))
+                if (node.OpType == "If" || (!donated.Contains(output) && Array.IndexOf(inputs, output) >= 0))
                     pinned.Add(output);
             }
 
@@ -226,12 +232,11 @@ internal sealed class GraphBody
     /// <summary>Runs the nodes as <paramref name="plan"/> says, holding quantized values as codes (see <see cref="Int8Plan"/>).</summary>
     private Tensor[] RunPlanned(GraphScope scope, TensorArena arena, Int8Plan plan, IReadOnlyList<Tensor?>? reuse)
     {
-        foreach (var (name, value) in Constants)
-            scope.Set(name, value);
+        scope.UseConstants(Constants);
         // Float values this run made (decoded from codes, or fresh outputs of float steps): nobody else holds them, so
         // a float step may overwrite one it reads last, and a released one goes back to the arena.
         var owned = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
-        var constantStorage = Constants.Values.Select(c => c.Storage).ToHashSet(ReferenceEqualityComparer.Instance);
+        var constantStorage = _constantStorage ??= Constants.Values.Select(c => c.Storage).ToHashSet(ReferenceEqualityComparer.Instance);
 
         Tensor ReadFloat(string name)
         {

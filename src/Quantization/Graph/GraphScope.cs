@@ -8,6 +8,9 @@ internal sealed class GraphScope(GraphModule owner, GraphScope? parent)
 {
     private readonly Dictionary<string, Tensor> _values = [];
 
+    /// <summary>The running body's constants, read after its own values (not copied in on every run).</summary>
+    private IReadOnlyDictionary<string, Tensor>? _constants;
+
     /// <summary>The enclosing scope, or null for the main graph.</summary>
     public GraphScope? Parent => parent;
 
@@ -15,7 +18,11 @@ internal sealed class GraphScope(GraphModule owner, GraphScope? parent)
     public GraphModule Owner { get; } = owner;
 
     public bool TryGet(string name, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out Tensor? value) =>
-        _values.TryGetValue(name, out value) || (parent is not null && parent.TryGet(name, out value));
+        _values.TryGetValue(name, out value) || (_constants is not null && _constants.TryGetValue(name, out value))
+        || (parent is not null && parent.TryGet(name, out value));
+
+    /// <summary>Makes the running body's <paramref name="constants"/> visible by name (after the values set here).</summary>
+    public void UseConstants(IReadOnlyDictionary<string, Tensor> constants) => _constants = constants;
 
     public void Set(string name, Tensor value) => _values[name] = value;
 

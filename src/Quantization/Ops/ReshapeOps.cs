@@ -42,7 +42,7 @@ internal static class ReshapeOps
 
         if (known != x.Length)
             throw new ArgumentException($"Cannot reshape {x.Length} elements into {known}.", nameof(shape));
-        return new Tensor(x.AsSpan(), resolved);
+        return Copy(x, resolved);
     }
 
     /// <summary>Removes the listed axes (each of length 1), or every axis of length 1 when none are listed.</summary>
@@ -69,7 +69,7 @@ internal static class ReshapeOps
                 shape.Add(x.Shape[i]);
         }
 
-        return new Tensor(x.AsSpan(), [.. shape]);
+        return Copy(x, [.. shape]);
     }
 
     /// <summary>Inserts axes of length 1; the axes index the output (rank + axes.Length) and may be negative.</summary>
@@ -87,6 +87,14 @@ internal static class ReshapeOps
         var shape = new int[rank];
         for (int i = 0, j = 0; i < rank; i++)
             shape[i] = inserted[i] ? 1 : x.Shape[j++];
-        return new Tensor(x.AsSpan(), shape);
+        return Copy(x, shape);
+    }
+
+    /// <summary>The values of <paramref name="x"/> in a new array of <paramref name="shape"/> (written whole, so not cleared first).</summary>
+    private static Tensor Copy(Tensor x, int[] shape)
+    {
+        var y = Tensor.Uninitialized(shape);
+        x.AsSpan().CopyTo(y.AsSpan());
+        return y;
     }
 }

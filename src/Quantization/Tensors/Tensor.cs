@@ -52,7 +52,7 @@ public sealed partial class Tensor
     internal static Tensor Uninitialized(params int[] shape)
     {
         int length = CheckedLength(shape, nameof(shape));
-        return new Tensor(TensorArena.Current?.TryTake(length, clear: false) ?? new float[length], shape);
+        return new Tensor(TensorArena.Current?.TryTake(length, clear: false) ?? GC.AllocateUninitializedArray<float>(length), shape);
     }
 
     /// <summary>The array behind the values (shared by views such as <see cref="Reshape"/>).</summary>

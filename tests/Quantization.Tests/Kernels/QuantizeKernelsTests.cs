@@ -116,6 +116,29 @@ public class QuantizeKernelsTests
         Assert.Equal(nanAt, QuantizeKernels.IndexOfNaN(values));
     }
 
+    [Theory]
+    [MemberData(nameof(Lengths))]
+    public void MinMax_matches_the_smallest_and_largest_or_gives_NaN(int length)
+    {
+        if (length == 0)
+            return;
+        foreach (var (x, _, _) in Cases(length, QuantDType.QUInt8))
+        {
+            var (min, max) = QuantizeKernels.MinMax(x);
+            Assert.Equal(x.Min(), min);
+            Assert.Equal(x.Max(), max);
+            // A NaN anywhere, vector body or tail, makes both NaN.
+            foreach (int at in new[] { 0, length / 2, length - 1 })
+            {
+                float kept = x[at];
+                x[at] = float.NaN;
+                var withNaN = QuantizeKernels.MinMax(x);
+                Assert.True(float.IsNaN(withNaN.Min) && float.IsNaN(withNaN.Max), $"NaN at {at} of {length}");
+                x[at] = kept;
+            }
+        }
+    }
+
     /// <summary>
     /// Random values over and beyond the representable range, exact ties (power-of-two scales make
     /// (k + 0.5) * scale exact), infinities, and the extreme zero points of each type; <paramref name="withNaN"/> makes

@@ -131,6 +131,44 @@ internal static class QuantizeKernels
             destination[i] = QuantizeReference.FakeQuantize(source[i], scale, zeroPoint, qmin, qmax);
     }
 
+    /// <summary>
+    /// The smallest and largest of <paramref name="values"/> in one pass, both NaN when any value is NaN (the signs of
+    /// zeros may differ from <see cref="Math.Min(float, float)"/>'s: ranges that include 0 do not care).
+    /// </summary>
+    public static (float Min, float Max) MinMax(ReadOnlySpan<float> values)
+    {
+        float min = float.PositiveInfinity, max = float.NegativeInfinity;
+        int i = 0;
+        if (Vector.IsHardwareAccelerated && values.Length >= Vector<float>.Count)
+        {
+            var low = new Vector<float>(min);
+            var high = new Vector<float>(max);
+            var ordered = Vector<int>.AllBitsSet;
+            ref float src = ref MemoryMarshal.GetReference(values);
+            for (; i <= values.Length - Vector<float>.Count; i += Vector<float>.Count)
+            {
+                var v = Vector.LoadUnsafe(ref src, (nuint)i);
+                low = Vector.MinNative(low, v);
+                high = Vector.MaxNative(high, v);
+                ordered &= Vector.Equals(v, v);
+            }
+
+            if (!Vector.EqualsAll(ordered, Vector<int>.AllBitsSet))
+                return (float.NaN, float.NaN);
+            for (int k = 0; k < Vector<float>.Count; k++)
+                (min, max) = (Math.Min(min, low[k]), Math.Max(max, high[k]));
+        }
+
+        for (; i < values.Length; i++)
+        {
+            if (float.IsNaN(values[i]))
+                return (float.NaN, float.NaN);
+            (min, max) = (Math.Min(min, values[i]), Math.Max(max, values[i]));
+        }
+
+        return (min, max);
+    }
+
     /// <summary>Index of the first NaN in <paramref name="values"/>, or -1.</summary>
     public static int IndexOfNaN(ReadOnlySpan<float> values)
     {

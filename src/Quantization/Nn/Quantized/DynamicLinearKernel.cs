@@ -39,9 +39,9 @@ internal sealed class DynamicLinearKernel
         if (n == 0)
             return y;
         var values = x.AsSpan();
-        // Min and Max are NaN when any value is: then find it for the message.
-        float min = TensorPrimitives.Min(values), max = TensorPrimitives.Max(values);
-        if (float.IsNaN(min) || float.IsNaN(max))
+        // Both are NaN when any value is: then find it for the message.
+        var (min, max) = QuantizeKernels.MinMax(values);
+        if (float.IsNaN(min))
             QuantizedTensor.ThrowIfNaN(values, paramName);
         var (scale, zeroPoint) = DynamicQuantization.ChooseQParams(min, max, 0, byte.MaxValue, reduceRange: ReduceRange);
         byte[] codes = ArrayPool<byte>.Shared.Rent(values.Length);
