@@ -55,6 +55,8 @@ internal static class DepthwiseConv
                 float[] buffer = ArrayPool<float>.Shared.Rent((span + 1) * rowFloats + vectorWidth);
                 int* held = stackalloc int[span];
                 float** tapRows = stackalloc float*[taps];
+                int* columns = stackalloc int[g.KernelW];
+                TapColumns(g, phase, columns);
                 new Span<int>(held, span).Fill(-1);
                 fixed (float* rows = buffer)
                 {
@@ -63,7 +65,7 @@ internal static class DepthwiseConv
                     var source = new FloatRows((float*)x + (long)plane * height * width, width);
                     for (int i = 0; i < oh; i++)
                     {
-                        TapRows(ref source, g, i, height, width, phase, span, rows, held, zero, tapRows);
+                        TapRows(ref source, g, i, height, width, phase, span, rows, held, zero, columns, tapRows);
                         Fp32Row(tapRows, taps, (float*)w + c * taps, vectorWidth, ((float*)b)[c], lo, hi, clamp, result);
                         new ReadOnlySpan<float>(result, ow).CopyTo(new Span<float>(target + (long)i * ow, ow));
                     }
@@ -82,29 +84,40 @@ internal static class DepthwiseConv
     /// Values are 32 bits: floats, or ints that only move.
     /// </summary>
     private static unsafe void TapRows<TRows>(ref TRows source, Conv2dGeometry g, int i, int height, int width, int phase, int span,
-        float* rows, int* held, float* zero, float** tapRows)
+        float* rows, int* held, float* zero, int* columns, float** tapRows)
         where TRows : struct, IInputRows
     {
-        int sw = g.StrideW, rowLength = sw * phase;
+        int sw = g.StrideW, rowLength = sw * phase, kernelW = g.KernelW;
         for (int kh = 0; kh < g.KernelH; kh++)
         {
             int ih = i * g.StrideH - g.PadTop + kh * g.DilationH;
             float* row = zero;
             if ((uint)ih < (uint)height)
             {
-                row = rows + ih % span * rowLength;
-                if (held[ih % span] != ih)
+                int slot = ih % span;
+                row = rows + slot * rowLength;
+                if (held[slot] != ih)
                 {
                     ConvLayout.Phases(source.Row(ih), width, g.PadLeft, sw, phase, row);
-                    held[ih % span] = ih;
+                    held[slot] = ih;
                 }
             }
 
-            for (int kw = 0; kw < g.KernelW; kw++)
-            {
-                int offset = kw * g.DilationW;
-                tapRows[kh * g.KernelW + kw] = row + offset % sw * phase + offset / sw;
-            }
+            for (int kw = 0; kw < kernelW; kw++)
+                tapRows[kh * kernelW + kw] = row + columns[kw];
+        }
+    }
+
+    /// <summary>
+    /// Where tap column <c>kw</c> starts in a phase-split row (see <see cref="TapRows"/>): the same for every row, so
+    /// computed once per plane rather than with two divisions per tap and row.
+    /// </summary>
+    private static unsafe void TapColumns(Conv2dGeometry g, int phase, int* columns)
+    {
+        for (int kw = 0; kw < g.KernelW; kw++)
+        {
+            int offset = kw * g.DilationW;
+            columns[kw] = offset % g.StrideW * phase + offset / g.StrideW;
         }
     }
 
@@ -132,7 +145,8 @@ internal static class DepthwiseConv
 
     /// <summary>
     /// <c>y[j] = act(Σ_t tapRows[t][j] · w[t] + bias)</c> for j below <paramref name="count"/>, a multiple of the vector
-    /// width: two vectors at a time, so each tap's weight and row pointer are loaded once for both.
+    /// width: up to four vectors at a time, so each tap's weight and row pointer are loaded once for all of them and
+    /// four sums (each in tap order) hide the latency of the additions.
     /// </summary>
     private static unsafe void Fp32Row(float** tapRows, int taps, float* w, int count, float bias, float lo, float hi, bool clamp, float* y)
     {
@@ -140,27 +154,30 @@ internal static class DepthwiseConv
         if (Vector512.IsHardwareAccelerated)
         {
             const int Lanes = 16;
-            for (; j + 2 * Lanes <= count; j += 2 * Lanes)
+            for (; j < count; j += 4 * Lanes)
             {
-                Vector512<float> s0 = Vector512<float>.Zero, s1 = Vector512<float>.Zero;
+                int vectors = Math.Min(4, (count - j) / Lanes);
+                Vector512<float> s0 = Vector512<float>.Zero, s1 = s0, s2 = s0, s3 = s0;
                 for (int t = 0; t < taps; t++)
                 {
                     float* r = tapRows[t] + j;
                     var weight = Vector512.Create(w[t]);
                     s0 += Vector512.Load(r) * weight;
-                    s1 += Vector512.Load(r + Lanes) * weight;
+                    if (vectors > 1)
+                        s1 += Vector512.Load(r + Lanes) * weight;
+                    if (vectors > 2)
+                        s2 += Vector512.Load(r + 2 * Lanes) * weight;
+                    if (vectors > 3)
+                        s3 += Vector512.Load(r + 3 * Lanes) * weight;
                 }
 
                 Finish(s0, y + j);
-                Finish(s1, y + j + Lanes);
-            }
-
-            if (j < count)
-            {
-                var s = Vector512<float>.Zero;
-                for (int t = 0; t < taps; t++)
-                    s += Vector512.Load(tapRows[t] + j) * Vector512.Create(w[t]);
-                Finish(s, y + j);
+                if (vectors > 1)
+                    Finish(s1, y + j + Lanes);
+                if (vectors > 2)
+                    Finish(s2, y + j + 2 * Lanes);
+                if (vectors > 3)
+                    Finish(s3, y + j + 3 * Lanes);
             }
 
             return;
@@ -212,6 +229,8 @@ internal static class DepthwiseConv
                 int[] buffer = ArrayPool<int>.Shared.Rent((span + 1) * rowInts + vectorWidth + width);
                 int* held = stackalloc int[span];
                 int** tapRows = stackalloc int*[taps];
+                int* columns = stackalloc int[g.KernelW];
+                TapColumns(g, phase, columns);
                 new Span<int>(held, span).Fill(-1);
                 fixed (int* rows = buffer)
                 {
@@ -220,7 +239,7 @@ internal static class DepthwiseConv
                     var source = new WidenedRows((byte*)x + (long)plane * height * width, width, za, widened);
                     for (int i = 0; i < oh; i++)
                     {
-                        TapRows(ref source, g, i, height, width, phase, span, (float*)rows, held, (float*)zero, (float**)tapRows);
+                        TapRows(ref source, g, i, height, width, phase, span, (float*)rows, held, (float*)zero, columns, (float**)tapRows);
                         Int8Row(tapRows, taps, (int*)w + c * taps, vectorWidth, result);
                         Int8GemmOutput.WriteChannel(new Span<int>(result, ow), epilogue, c, y, (long)plane * oh * ow + (long)i * ow);
                     }
@@ -283,41 +302,69 @@ internal static class DepthwiseConv
         TapOffsets(g, paddedWidth, channels, offsets);
         var vlo = Vector256.Create(lo);
         var vhi = Vector256.Create(hi);
-        for (int j = 0; j < ow; j++)
+        long pixelStep = (long)g.StrideW * channels;
+        for (int j0 = 0; j0 < ow; j0 += 4)
         {
-            float* origin = image + ((long)i * g.StrideH * paddedWidth + (long)j * g.StrideW) * channels;
-            float* target = output + ((long)i * ow + j) * channels;
-            int c = 0;
+            // Four pixels at a time share each tap's weight vector, and their four sums hide the additions' latency.
+            int pixels = Math.Min(4, ow - j0), c0 = 0;
+            float* origin0 = image + ((long)i * g.StrideH * paddedWidth + (long)j0 * g.StrideW) * channels;
+            float* target0 = output + ((long)i * ow + j0) * channels;
             if (Vector512.IsHardwareAccelerated)
             {
-                for (; c + 16 <= channels; c += 16)
+                for (; c0 + 16 <= channels; c0 += 16)
                 {
-                    var sum = Vector512<float>.Zero;
+                    Vector512<float> s0 = Vector512<float>.Zero, s1 = s0, s2 = s0, s3 = s0;
                     for (int t = 0; t < taps; t++)
-                        sum += Vector512.Load(origin + offsets[t] + c) * Vector512.Load(weights + t * channels + c);
-                    sum += Vector512.Load(bias + c);
-                    (clamp ? Vector512.Min(Vector512.Max(sum, Vector512.Create(lo)), Vector512.Create(hi)) : sum).Store(target + c);
+                    {
+                        float* x = origin0 + offsets[t] + c0;
+                        var weight = Vector512.Load(weights + t * channels + c0);
+                        s0 += Vector512.Load(x) * weight;
+                        if (pixels > 1)
+                            s1 += Vector512.Load(x + pixelStep) * weight;
+                        if (pixels > 2)
+                            s2 += Vector512.Load(x + 2 * pixelStep) * weight;
+                        if (pixels > 3)
+                            s3 += Vector512.Load(x + 3 * pixelStep) * weight;
+                    }
+
+                    var b = Vector512.Load(bias + c0);
+                    Finish(s0 + b, target0 + c0);
+                    if (pixels > 1)
+                        Finish(s1 + b, target0 + channels + c0);
+                    if (pixels > 2)
+                        Finish(s2 + b, target0 + 2 * channels + c0);
+                    if (pixels > 3)
+                        Finish(s3 + b, target0 + 3 * channels + c0);
                 }
             }
 
-            for (; c < vectorChannels; c += Vector256<float>.Count)
+            for (int p = 0; p < pixels; p++)
             {
-                var sum = Vector256<float>.Zero;
-                for (int t = 0; t < taps; t++)
-                    sum += Vector256.Load(origin + offsets[t] + c) * Vector256.Load(weights + t * channels + c);
-                sum += Vector256.Load(bias + c);
-                (clamp ? Vector256.Min(Vector256.Max(sum, vlo), vhi) : sum).Store(target + c);
-            }
+                float* origin = origin0 + p * pixelStep;
+                float* target = target0 + p * channels;
+                int c = c0;
+                for (; c < vectorChannels; c += Vector256<float>.Count)
+                {
+                    var sum = Vector256<float>.Zero;
+                    for (int t = 0; t < taps; t++)
+                        sum += Vector256.Load(origin + offsets[t] + c) * Vector256.Load(weights + t * channels + c);
+                    sum += Vector256.Load(bias + c);
+                    (clamp ? Vector256.Min(Vector256.Max(sum, vlo), vhi) : sum).Store(target + c);
+                }
 
-            for (; c < channels; c++)
-            {
-                float sum = 0f;
-                for (int t = 0; t < taps; t++)
-                    sum += origin[offsets[t] + c] * weights[t * channels + c];
-                sum += bias[c];
-                target[c] = clamp ? MathF.Min(MathF.Max(sum, lo), hi) : sum;
+                for (; c < channels; c++)
+                {
+                    float sum = 0f;
+                    for (int t = 0; t < taps; t++)
+                        sum += origin[offsets[t] + c] * weights[t * channels + c];
+                    sum += bias[c];
+                    target[c] = clamp ? MathF.Min(MathF.Max(sum, lo), hi) : sum;
+                }
             }
         }
+
+        void Finish(Vector512<float> sum, float* target) =>
+            (clamp ? Vector512.Min(Vector512.Max(sum, Vector512.Create(lo)), Vector512.Create(hi)) : sum).Store(target);
     }
 
     /// <summary>Computes output row <paramref name="i"/> (NHWC, <paramref name="ow"/> pixels) from the padded NHWC image.</summary>

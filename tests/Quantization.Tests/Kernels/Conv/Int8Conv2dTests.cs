@@ -37,6 +37,9 @@ public class Int8Conv2dTests
         // Depthwise rows of 20 and 21 pixels: vector runs with a masked tail (padded edges) and without.
         yield return (new Conv2dGeometry(16, 16, 3, 3, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1, Groups: 16), 5, 21);
         yield return (new Conv2dGeometry(4, 4, 3, 3, Groups: 4), 3, 23);
+        // Depthwise rows of three 512-bit vectors (24 channels: one 16-wide block, then 8), and of five (a block of four, then one).
+        yield return (new Conv2dGeometry(24, 24, 5, 5, PadTop: 2, PadLeft: 2, PadBottom: 2, PadRight: 2, Groups: 24), 6, 40);
+        yield return (new Conv2dGeometry(5, 5, 3, 3, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1, Groups: 5), 4, 70);
         // Strided depthwise rows long enough for vectors: the taps read column phases (odd and even widths, stride 3 too).
         yield return (new Conv2dGeometry(6, 6, 5, 5, StrideH: 2, StrideW: 2, PadTop: 2, PadLeft: 2, PadBottom: 2, PadRight: 2, Groups: 6), 7, 41);
         yield return (new Conv2dGeometry(3, 3, 3, 3, StrideH: 1, StrideW: 2, PadTop: 1, PadLeft: 0, PadBottom: 1, PadRight: 1, Groups: 3), 4, 38);
