@@ -15,8 +15,6 @@ namespace Quantization.Onnx.Tests;
 /// </summary>
 public sealed class GraphImportTests
 {
-    private static AttributeProto Int(string name, long value) => new() { Name = name, Type = AttributeProto.Types.AttributeType.Int, I = value };
-
     private static AttributeProto Float(string name, float value) => new() { Name = name, Type = AttributeProto.Types.AttributeType.Float, F = value };
 
     private static AttributeProto Str(string name, string value) =>

@@ -20,8 +20,6 @@ public sealed class PreQuantizedTests(ITestOutputHelper output)
     // One seeded generator per test (xunit makes an instance per test), so values do not depend on test order.
     private readonly Random _random = new(20261123);
 
-    private static AttributeProto Int(string name, long value) => new() { Name = name, Type = AttributeProto.Types.AttributeType.Int, I = value };
-
     private static TensorProto Typed(string name, int type, long[] dims, params int[] values) => Raw(name, type, dims, type switch
     {
         UInt8 => values.Select(v => (byte)v).ToArray(),
