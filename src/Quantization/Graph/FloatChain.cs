@@ -121,46 +121,29 @@ internal sealed class FloatChain
         var shape = new int[rank];
         shape.AsSpan().Fill(1);
         source.Shape.CopyTo(shape.AsSpan(rank - source.Rank));
-        int length = source.Length;
+        int length = source.Length, last = _ops.Length - 1;
         var result = Tensor.Uninitialized(shape);
         float[] input = source.Storage, output = result.Storage;
         int tasks = (length + Chunk * ChunksPerTask - 1) / (Chunk * ChunksPerTask);
         KernelParallel.For(tasks, (long)length * _ops.Length, task =>
         {
-            int start = task * Chunk * ChunksPerTask, end = Math.Min(length, start + Chunk * ChunksPerTask);
-            Apply(input.AsSpan(start, end - start), output.AsSpan(start, end - start));
+            float[] registers = ArrayPool<float>.Shared.Rent(Math.Max(1, last) * Chunk);
+            int end = Math.Min(length, (task + 1) * Chunk * ChunksPerTask);
+            for (int start = task * Chunk * ChunksPerTask; start < end; start += Chunk)
+            {
+                int n = Math.Min(Chunk, end - start);
+                ReadOnlySpan<float> Register(int r) => r < 0 ? default : r == 0 ? input.AsSpan(start, n) : registers.AsSpan((r - 1) * Chunk, n);
+                for (int k = 0; k <= last; k++)
+                {
+                    var destination = k == last ? output.AsSpan(start, n) : registers.AsSpan(k * Chunk, n);
+                    _ops[k](Register(_x[k]), Register(_y[k]), destination);
+                }
+            }
+
+            ArrayPool<float>.Shared.Return(registers);
         });
         return result;
     }
-
-    /// <summary>
-    /// Replaces <paramref name="values"/> with the chain's value of them: for a producer that applies the chain to its
-    /// output while that is still in cache (every operand but the source is a scalar, so any run of values can go alone).
-    /// </summary>
-    public void ApplyInPlace(Span<float> values) => Apply(values, values);
-
-    /// <summary>The chain over <paramref name="input"/> into <paramref name="output"/> (the same length; they may be the same span), chunk by chunk.</summary>
-    private void Apply(ReadOnlySpan<float> input, Span<float> output)
-    {
-        int last = _ops.Length - 1;
-        float[] registers = ArrayPool<float>.Shared.Rent(Math.Max(1, last) * Chunk);
-        for (int start = 0; start < input.Length; start += Chunk)
-        {
-            int n = Math.Min(Chunk, input.Length - start);
-            var source = input.Slice(start, n);
-            for (int k = 0; k <= last; k++)
-            {
-                var destination = k == last ? output.Slice(start, n) : registers.AsSpan(k * Chunk, n);
-                _ops[k](Register(_x[k], source, registers, n), Register(_y[k], source, registers, n), destination);
-            }
-        }
-
-        ArrayPool<float>.Shared.Return(registers);
-    }
-
-    // Register 0 is the source chunk; register r > 0 the output of operation r - 1; -1 is no operand.
-    private static ReadOnlySpan<float> Register(int r, ReadOnlySpan<float> source, float[] registers, int n) =>
-        r < 0 ? default : r == 0 ? source : registers.AsSpan((r - 1) * Chunk, n);
 
     /// <summary>A node's operation on the expressions of its data operands; the shared <see cref="Leaf"/> is the source.</summary>
     private sealed class Expression(ChunkOp? op, Expression? x, Expression? y)

@@ -302,16 +302,6 @@ internal sealed class GraphBody
                         break;
                     default:
                     {
-                        // A convolution whose output only a chain reads: the chain runs on the output as it is made.
-                        if (plan.ChainedOutputs.TryGetValue(i, out string? chained) && scope.Owner.Layer(node.ModuleName!) is Nn.Conv2d conv
-                            && ReadFloat(node.Inputs[0]) is { Rank: 4 } image)
-                        {
-                            var result = conv.Infer(image, plan.Chains[chained].ApplyInPlace);
-                            scope.Set(chained, result);
-                            owned.Add(result);
-                            break;
-                        }
-
                         var inputs = node.Inputs.Select(name => name.Length == 0 ? null : ReadFloat(name)).ToArray();
                         scope.Donated.Clear();
                         for (int k = 0; k < inputs.Length; k++)

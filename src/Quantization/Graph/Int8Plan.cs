@@ -71,10 +71,9 @@ internal sealed class Int8Plan
     private readonly Dictionary<string, Module> _layers;
 
     private Int8Plan(Step[] steps, Dictionary<string, QuantParams> quantized, Dictionary<string, LazyValue> lazy, Dictionary<string, FloatChain> chains,
-        Dictionary<string, QuantParams> requantized, string[][] releaseAfter, Dictionary<string, Module> layers, Dictionary<int, string> chainedOutputs)
+        Dictionary<string, QuantParams> requantized, string[][] releaseAfter, Dictionary<string, Module> layers)
     {
         Steps = steps;
-        ChainedOutputs = chainedOutputs;
         Quantized = quantized;
         Lazy = lazy;
         Chains = chains;
@@ -94,14 +93,6 @@ internal sealed class Int8Plan
 
     /// <summary>The float values computed from another value by a <see cref="FloatChain"/> when read.</summary>
     public IReadOnlyDictionary<string, FloatChain> Chains { get; }
-
-    /// <summary>
-    /// FP32 convolution steps whose output is read only through one value of a chain (the HardSwish after a convolution
-    /// kept in FP32), by step index: that value's name. The step applies the chain to the output as the kernel finishes
-    /// each run of it (<see cref="FloatChain.ApplyInPlace"/>), so the raw output is never read back from memory. A layer
-    /// swapped for another kind since (the plan tracks only its quantized layers) runs as before.
-    /// </summary>
-    public IReadOnlyDictionary<int, string> ChainedOutputs { get; }
 
     /// <summary>
     /// The quantized values whose codes are new (layer outputs, tables, computed nodes), as opposed to those that move
@@ -237,31 +228,7 @@ internal sealed class Int8Plan
             }
         }
 
-        return new Int8Plan(steps, quantized, lazy, chains, requantized, ReleaseSchedule(graph, steps, lazy, chains), layers, ChainedOutputsOf(graph, steps, chains));
-    }
-
-    /// <summary>See <see cref="ChainedOutputs"/>: a step's output, or a chain value of it, that a computing step reads or the graph returns counts.</summary>
-    private static Dictionary<int, string> ChainedOutputsOf(GraphModule graph, Step[] steps, Dictionary<string, FloatChain> chains)
-    {
-        var nodes = graph.Nodes;
-        var read = new HashSet<string>(graph.OutputNames);
-        for (int i = 0; i < nodes.Count; i++)
-        {
-            if (steps[i].Kind is not (StepKind.Lazy or StepKind.Chain))
-                read.UnionWith(nodes[i].Inputs.Concat(nodes[i].CapturedNames));
-        }
-
-        var result = new Dictionary<int, string>();
-        for (int i = 0; i < nodes.Count; i++)
-        {
-            if (steps[i].Kind != StepKind.Float || nodes[i].ModuleName is not { } module || graph.Layer(module) is not Conv2d || nodes[i].Outputs is not [{ Length: > 0 } output])
-                continue;
-            var readViews = chains.Where(c => c.Value.Source == output).Select(c => c.Key).Append(output).Where(read.Contains).ToList();
-            if (readViews is [var only] && only != output && chains[only].MinRank <= 4)
-                result[i] = only;
-        }
-
-        return result;
+        return new Int8Plan(steps, quantized, lazy, chains, requantized, ReleaseSchedule(graph, steps, lazy, chains), layers);
     }
 
     /// <summary>

@@ -128,22 +128,10 @@ public sealed class Conv2d : Module
         Geometry.ValidateInput(h, w, nameof(input));
         if (Autograd.IsEnabled)
             return Functional.Conv2d(input, Weight, Bias, Geometry);
-        return new Variable(Infer(input.Value, null));
-    }
 
-    /// <summary>
-    /// The inference kernel's output for <paramref name="input"/> (checked [N, in_channels, H, W]), with
-    /// <paramref name="transform"/> applied to each run of output values as the kernel finishes it.
-    /// </summary>
-    internal Tensor Infer(Tensor input, OutputTransform? transform)
-    {
-        if (input.Rank != 4 || input.Shape[1] != InChannels)
-            throw new ArgumentException($"{nameof(Conv2d)} expects input (N, {InChannels}, H, W) but got {Tensor.FormatShape(input.Shape)}.", nameof(input));
-        int n = input.Shape[0], h = input.Shape[2], w = input.Shape[3];
-        Geometry.ValidateInput(h, w, nameof(input));
         var y = Tensor.Uninitialized(n, OutChannels, Geometry.OutputHeight(h), Geometry.OutputWidth(w));
-        Packed().Run(input.AsSpan(), n, h, w, Bias is null ? default : Bias.Value.AsSpan(), y.AsSpan(), transform: transform);
-        return y;
+        Packed().Run(input.Value.AsSpan(), n, h, w, Bias is null ? default : Bias.Value.AsSpan(), y.AsSpan());
+        return new Variable(y);
     }
 
     /// <summary>The inference kernel for the current weights, packed again only when they changed since the last call.</summary>

@@ -31,7 +31,7 @@ internal static class DepthwiseConv
     /// number of vectors and only their first <c>ow</c> pixels copied out, so there is no tail.
     /// </remarks>
     public static unsafe void Fp32(ReadOnlySpan<float> input, int batch, int height, int width, Conv2dGeometry g, float[] weights,
-        ReadOnlySpan<float> bias, float lo, float hi, bool clamp, Span<float> output, int maxThreads, OutputTransform? transform = null)
+        ReadOnlySpan<float> bias, float lo, float hi, bool clamp, Span<float> output, int maxThreads)
     {
         int channels = g.InChannels, oh = g.OutputHeight(height), ow = g.OutputWidth(width), taps = g.KernelH * g.KernelW;
         int lanes = Vector512.IsHardwareAccelerated ? Vector512<float>.Count : Vector<float>.Count;
@@ -72,8 +72,6 @@ internal static class DepthwiseConv
                 }
 
                 ArrayPool<float>.Shared.Return(buffer);
-                // The plane just written (at most a few hundred KB) is still in L2.
-                transform?.Invoke(new Span<float>(target, oh * ow));
             }, maxThreads);
         }
     }

@@ -6,9 +6,6 @@ using Quantization.Kernels.Threading;
 
 namespace Quantization.Kernels.Conv;
 
-/// <summary>An elementwise function a kernel applies in place to a run of output values it has finished.</summary>
-internal delegate void OutputTransform(Span<float> values);
-
 /// <summary>
 /// FP32 2-D convolution, NCHW in and out: <c>y = act(Σ x * w + bias[co])</c>. Weights are packed once, here; the
 /// FP32 counterpart of <see cref="Int8Conv2d"/> and the baseline its speedup is measured against.
@@ -77,13 +74,10 @@ internal sealed class Fp32Conv2d
 
     /// <summary>
     /// Convolves an NCHW batch into <paramref name="output"/> (NCHW), adding <paramref name="bias"/> (empty, or one per
-    /// output channel) and applying <paramref name="activation"/>, then <paramref name="transform"/>: an elementwise
-    /// function the kernels apply to each run of output values they finish (on the direct and depthwise paths while the
-    /// run is still in cache), in place of a later pass over the whole output.
+    /// output channel) and applying <paramref name="activation"/>.
     /// </summary>
     public void Run(ReadOnlySpan<float> input, int batch, int height, int width, ReadOnlySpan<float> bias, Span<float> output,
-        Fp32Activation activation = Fp32Activation.None, float clampMin = float.NegativeInfinity, float clampMax = float.PositiveInfinity, int maxThreads = 0,
-        OutputTransform? transform = null)
+        Fp32Activation activation = Fp32Activation.None, float clampMin = float.NegativeInfinity, float clampMax = float.PositiveInfinity, int maxThreads = 0)
     {
         var g = Geometry;
         g.ValidateInput(height, width, nameof(height));
@@ -100,16 +94,9 @@ internal sealed class Fp32Conv2d
         {
             (float lo, float hi) = Fp32Gemm.Bounds(activation, clampMin, clampMax);
             if (DepthwiseConv.PrefersChannelsLastFp32(g, width))
-            {
-                // Rows shorter than 32 pixels: the whole (small) output is still in L2 afterwards.
                 DepthwiseConv.Fp32ChannelsLast(input, batch, height, width, g, _depthwiseTapMajor!, bias, lo, hi, activation != Fp32Activation.None, output, maxThreads);
-                transform?.Invoke(output);
-            }
             else
-            {
-                DepthwiseConv.Fp32(input, batch, height, width, g, _depthwiseWeights, bias, lo, hi, activation != Fp32Activation.None, output, maxThreads, transform);
-            }
-
+                DepthwiseConv.Fp32(input, batch, height, width, g, _depthwiseWeights, bias, lo, hi, activation != Fp32Activation.None, output, maxThreads);
             return;
         }
 
@@ -121,12 +108,12 @@ internal sealed class Fp32Conv2d
                 if (!g.IsPointwise)
                 {
                     SmallPatch(input.Slice(n * g.InChannels * pixels, g.InChannels * pixels), height, width, bias, lo, hi, activation != Fp32Activation.None,
-                        output.Slice(n * g.OutChannels * outPixels, g.OutChannels * outPixels), maxThreads, transform);
+                        output.Slice(n * g.OutChannels * outPixels, g.OutChannels * outPixels), maxThreads);
                     continue;
                 }
 
                 PointwiseDirect(input.Slice(n * g.InChannels * pixels, g.InChannels * pixels), pixels, bias, lo, hi, activation != Fp32Activation.None,
-                    output.Slice(n * g.OutChannels * pixels, g.OutChannels * pixels), maxThreads, transform);
+                    output.Slice(n * g.OutChannels * pixels, g.OutChannels * pixels), maxThreads);
             }
 
             return;
@@ -157,9 +144,8 @@ internal sealed class Fp32Conv2d
 
                 for (int n = 0; n < images; n++)
                 {
-                    var image = output.Slice((n0 + n) * g.OutChannels * outPixels, g.OutChannels * outPixels);
-                    ConvLayout.ChannelsFirst<float>(nhwc.AsSpan(n * outPixels * g.OutChannels, outPixels * g.OutChannels), outPixels, g.OutChannels, image);
-                    transform?.Invoke(image);
+                    ConvLayout.ChannelsFirst<float>(nhwc.AsSpan(n * outPixels * g.OutChannels, outPixels * g.OutChannels), outPixels, g.OutChannels,
+                        output.Slice((n0 + n) * g.OutChannels * outPixels, g.OutChannels * outPixels));
                 }
             }
         }
@@ -342,8 +328,7 @@ internal sealed class Fp32Conv2d
     /// place. Strided input rows are split into their column phases first, so every tap row is contiguous. Its im2col
     /// matrix would be 9× the input; 3 -> 16 channels, 3×3, stride 2 at 640×640, one thread: 6.3 -> 1.0 ms.
     /// </summary>
-    private unsafe void SmallPatch(ReadOnlySpan<float> input, int height, int width, ReadOnlySpan<float> bias, float lo, float hi, bool clamp, Span<float> output, int maxThreads,
-        OutputTransform? transform)
+    private unsafe void SmallPatch(ReadOnlySpan<float> input, int height, int width, ReadOnlySpan<float> bias, float lo, float hi, bool clamp, Span<float> output, int maxThreads)
     {
         var g = Geometry;
         int oh = g.OutputHeight(height), ow = g.OutputWidth(width), ci = g.InChannels, co = g.OutChannels, kh = g.KernelH, kw = g.KernelW;
@@ -387,11 +372,6 @@ internal sealed class Fp32Conv2d
                         for (int o = 0; o < co; o += 4)
                             Channels(taps, 0, ow, o, Math.Min(4, co - o), g.PatchSize, weights, biases, lo, hi, clamp, (float*)y + (long)oy * ow, (long)oh * ow);
                     }
-
-                    // The task's rows of each output plane, just written.
-                    int first = task * rowsPerTask, count = (Math.Min(oh, first + rowsPerTask) - first) * ow;
-                    for (int o = 0; transform is not null && o < co; o++)
-                        transform(new Span<float>((float*)y + (long)o * oh * ow + (long)first * ow, count));
                 }
 
                 ArrayPool<float>.Shared.Return(rows);
@@ -403,8 +383,7 @@ internal sealed class Fp32Conv2d
     /// <c>y[o] = act(bias[o] + Σ_c w[o, c] x[c])</c> over runs of pixels: four output channels and two vectors of
     /// pixels at a time, each input vector loaded once for the four.
     /// </summary>
-    private unsafe void PointwiseDirect(ReadOnlySpan<float> input, int pixels, ReadOnlySpan<float> bias, float lo, float hi, bool clamp, Span<float> output, int maxThreads,
-        OutputTransform? transform)
+    private unsafe void PointwiseDirect(ReadOnlySpan<float> input, int pixels, ReadOnlySpan<float> bias, float lo, float hi, bool clamp, Span<float> output, int maxThreads)
     {
         var g = Geometry;
         int ci = g.InChannels, co = g.OutChannels;
@@ -424,8 +403,6 @@ internal sealed class Fp32Conv2d
                     planes[c] = (float*)x + (long)c * pixels;
                 for (int o = 0; o < co; o += 4)
                     Channels(planes, p0, p1, o, Math.Min(4, co - o), ci, weights, biases, lo, hi, clamp, (float*)y, pixels);
-                for (int o = 0; transform is not null && o < co; o++)
-                    transform(new Span<float>((float*)y + (long)o * pixels + p0, p1 - p0));
             }, maxThreads);
         }
     }
