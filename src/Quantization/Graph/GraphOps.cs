@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using Quantization.Kernels.Elementwise;
 using Quantization.Ops;
 
 namespace Quantization.Graph;
@@ -63,7 +64,7 @@ internal static partial class GraphOps
     public delegate void SpanMap(ReadOnlySpan<float> x, Span<float> destination);
 
     /// <summary><c>y = max(x, 0)</c>.</summary>
-    public static readonly SpanMap ReluMap = (x, y) => TensorPrimitives.Max(x, 0f, y);
+    public static readonly SpanMap ReluMap = (x, y) => ChunkMath.Max(x, 0f, y);
 
     public static GraphKernel Sigmoid() => Map(TensorPrimitives.Sigmoid);
 
@@ -78,10 +79,10 @@ internal static partial class GraphOps
     /// <summary><c>y = max(0, min(1, alpha · x + beta))</c>.</summary>
     public static SpanMap HardSigmoidMap(float alpha, float beta) => (x, y) =>
     {
-        TensorPrimitives.Multiply(x, alpha, y);
-        TensorPrimitives.Add(y, beta, y);
-        TensorPrimitives.Min(y, 1f, y);
-        TensorPrimitives.Max(y, 0f, y);
+        ChunkMath.Multiply(x, alpha, y);
+        ChunkMath.Add(y, beta, y);
+        ChunkMath.Min(y, 1f, y);
+        ChunkMath.Max(y, 0f, y);
     };
 
     /// <summary>A map kernel's chunk form.</summary>
@@ -112,8 +113,8 @@ internal static partial class GraphOps
 
     private static void ClipSpan(ReadOnlySpan<float> x, float lo, float hi, Span<float> y)
     {
-        TensorPrimitives.Max(x, lo, y);
-        TensorPrimitives.Min(y, hi, y);
+        ChunkMath.Max(x, lo, y);
+        ChunkMath.Min(y, hi, y);
     }
 
     /// <summary>Converts values as ONNX <c>Cast</c> does for the target type.</summary>
@@ -141,16 +142,16 @@ internal static partial class GraphOps
     public static GraphKernel Add() => Binary(ElementwiseOps.Add);
 
     /// <summary><see cref="Add"/>'s chunk form: two data operands, or one and a scalar constant.</summary>
-    public static readonly PointwiseOp AddPointwise = BinaryPointwise(TensorPrimitives.Add, c => (x, _, y) => TensorPrimitives.Add(x, c, y), c => (x, _, y) => TensorPrimitives.Add(x, c, y));
+    public static readonly PointwiseOp AddPointwise = BinaryPointwise(ChunkMath.Add, c => (x, _, y) => ChunkMath.Add(x, c, y), c => (x, _, y) => ChunkMath.Add(x, c, y));
 
     /// <inheritdoc cref="AddPointwise"/>
-    public static readonly PointwiseOp SubPointwise = BinaryPointwise(TensorPrimitives.Subtract, c => (x, _, y) => TensorPrimitives.Subtract(x, c, y), c => (x, _, y) => TensorPrimitives.Subtract(c, x, y));
+    public static readonly PointwiseOp SubPointwise = BinaryPointwise(ChunkMath.Subtract, c => (x, _, y) => ChunkMath.Subtract(x, c, y), c => (x, _, y) => ChunkMath.Subtract(c, x, y));
 
     /// <inheritdoc cref="AddPointwise"/>
-    public static readonly PointwiseOp MulPointwise = BinaryPointwise(TensorPrimitives.Multiply, c => (x, _, y) => TensorPrimitives.Multiply(x, c, y), c => (x, _, y) => TensorPrimitives.Multiply(x, c, y));
+    public static readonly PointwiseOp MulPointwise = BinaryPointwise(ChunkMath.Multiply, c => (x, _, y) => ChunkMath.Multiply(x, c, y), c => (x, _, y) => ChunkMath.Multiply(x, c, y));
 
     /// <inheritdoc cref="AddPointwise"/>
-    public static readonly PointwiseOp DivPointwise = BinaryPointwise(TensorPrimitives.Divide, c => (x, _, y) => TensorPrimitives.Divide(x, c, y), c => (x, _, y) => TensorPrimitives.Divide(c, x, y));
+    public static readonly PointwiseOp DivPointwise = BinaryPointwise(ChunkMath.Divide, c => (x, _, y) => ChunkMath.Divide(x, c, y), c => (x, _, y) => ChunkMath.Divide(c, x, y));
 
     /// <summary>A binary op on chunks; <paramref name="right"/> and <paramref name="left"/> take a scalar constant second or first operand.</summary>
     private static PointwiseOp BinaryPointwise(ChunkOp both, Func<float, ChunkOp> right, Func<float, ChunkOp> left) => new(true, inputs => inputs switch
