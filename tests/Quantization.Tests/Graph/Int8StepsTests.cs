@@ -119,8 +119,29 @@ public sealed class Int8StepsTests
             for (int i = 0; i < plane; i++)
                 sum += Decode(x, p * plane + i, plane, codes[p * plane + i]);
             int expected = QuantizeReference.Quantize((float)(sum / plane), Output.Scale, Output.ZeroPoint, 0, 255, RoundingConvention.Onnx);
-            // Summed in lanes of floats rather than one double: a mean on a rounding boundary may land one code away.
+            // Summed in lanes of floats (tables) or as integers (plain codes) rather than decoded into one double: a mean
+            // on a rounding boundary may land one code away.
             Assert.InRange(actual[p], expected - 1, expected + 1);
+        }
+    }
+
+    [Theory]
+    [InlineData(1, 5)]
+    [InlineData(2, 33)]
+    [InlineData(3, 1320)]
+    public void Global_average_pool_of_plain_codes_sums_them_exactly(int channels, int plane)
+    {
+        var rng = new Random(plane);
+        var codes = new byte[channels * plane];
+        rng.NextBytes(codes);
+        var qparams = QuantParams.PerTensorAffine(0.05f, 100, QuantDType.QUInt8);
+        var x = new Int8Steps.Operand(QuantizedTensor.Wrap(codes, [1, channels, 1, plane], qparams), null);
+        var actual = Int8Steps.GlobalAveragePool(x, Output).AsUInt8Span();
+        for (int c = 0; c < channels; c++)
+        {
+            long sum = codes.Skip(c * plane).Take(plane).Sum(b => (long)b);
+            double mean = 0.05f * ((double)sum / plane - 100);
+            Assert.Equal(QuantizeReference.Quantize((float)mean, Output.Scale, Output.ZeroPoint, 0, 255, RoundingConvention.Onnx), actual[c]);
         }
     }
 
