@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -121,6 +122,23 @@ internal static class DepthwiseConv
         }
     }
 
+    /// <summary>
+    /// One tap of up to four independent sums: <c>s_k += x[k · step ..] · weight</c> for k below <paramref name="count"/>
+    /// (separate multiply and add, as every FP32 depthwise kernel sums, so their results agree bit for bit).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Accumulate(float* x, long step, Vector512<float> weight, int count,
+        ref Vector512<float> s0, ref Vector512<float> s1, ref Vector512<float> s2, ref Vector512<float> s3)
+    {
+        s0 += Vector512.Load(x) * weight;
+        if (count > 1)
+            s1 += Vector512.Load(x + step) * weight;
+        if (count > 2)
+            s2 += Vector512.Load(x + 2 * step) * weight;
+        if (count > 3)
+            s3 += Vector512.Load(x + 3 * step) * weight;
+    }
+
     /// <summary>Input row <c>ih</c> of one plane as 32-bit values.</summary>
     private interface IInputRows
     {
@@ -159,17 +177,7 @@ internal static class DepthwiseConv
                 int vectors = Math.Min(4, (count - j) / Lanes);
                 Vector512<float> s0 = Vector512<float>.Zero, s1 = s0, s2 = s0, s3 = s0;
                 for (int t = 0; t < taps; t++)
-                {
-                    float* r = tapRows[t] + j;
-                    var weight = Vector512.Create(w[t]);
-                    s0 += Vector512.Load(r) * weight;
-                    if (vectors > 1)
-                        s1 += Vector512.Load(r + Lanes) * weight;
-                    if (vectors > 2)
-                        s2 += Vector512.Load(r + 2 * Lanes) * weight;
-                    if (vectors > 3)
-                        s3 += Vector512.Load(r + 3 * Lanes) * weight;
-                }
+                    Accumulate(tapRows[t] + j, Lanes, Vector512.Create(w[t]), vectors, ref s0, ref s1, ref s2, ref s3);
 
                 Finish(s0, y + j);
                 if (vectors > 1)
@@ -315,17 +323,7 @@ internal static class DepthwiseConv
                 {
                     Vector512<float> s0 = Vector512<float>.Zero, s1 = s0, s2 = s0, s3 = s0;
                     for (int t = 0; t < taps; t++)
-                    {
-                        float* x = origin0 + offsets[t] + c0;
-                        var weight = Vector512.Load(weights + t * channels + c0);
-                        s0 += Vector512.Load(x) * weight;
-                        if (pixels > 1)
-                            s1 += Vector512.Load(x + pixelStep) * weight;
-                        if (pixels > 2)
-                            s2 += Vector512.Load(x + 2 * pixelStep) * weight;
-                        if (pixels > 3)
-                            s3 += Vector512.Load(x + 3 * pixelStep) * weight;
-                    }
+                        Accumulate(origin0 + offsets[t] + c0, pixelStep, Vector512.Load(weights + t * channels + c0), pixels, ref s0, ref s1, ref s2, ref s3);
 
                     var b = Vector512.Load(bias + c0);
                     Finish(s0 + b, target0 + c0);
