@@ -13,7 +13,7 @@ internal sealed class GraphBody
     private readonly bool[][] _lastRead;
 
     /// <summary>The arrays of <see cref="Constants"/>, which a planned run never returns to its arena (built on first use).</summary>
-    private HashSet<object?>? _constantStorage;
+    private HashSet<float[]>? _constantStorage;
 
     /// <summary>Per node, the layer normalization pattern that starts there (see <see cref="LayerNormFusion"/>), or null.</summary>
     private readonly LayerNormFusion?[] _layerNorms;
@@ -236,7 +236,7 @@ internal sealed class GraphBody
         // Float values this run made (decoded from codes, or fresh outputs of float steps): nobody else holds them, so
         // a float step may overwrite one it reads last, and a released one goes back to the arena.
         var owned = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
-        var constantStorage = _constantStorage ??= Constants.Values.Select(c => c.Storage).ToHashSet(ReferenceEqualityComparer.Instance);
+        var constantStorage = _constantStorage ??= new HashSet<float[]>(Constants.Values.Select(c => c.Storage), ReferenceEqualityComparer.Instance);
 
         Tensor ReadFloat(string name)
         {

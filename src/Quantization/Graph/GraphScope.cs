@@ -40,7 +40,10 @@ internal sealed class GraphScope(GraphModule owner, GraphScope? parent)
 
     public void SetQuantized(string name, QuantizedTensor value) => _quantized[name] = value;
 
-    /// <summary>Whether a value held here (as floats or codes) other than <paramref name="except"/> uses <paramref name="storage"/>.</summary>
+    /// <summary>
+    /// Whether a value set here (as floats or codes) other than <paramref name="except"/> uses <paramref name="storage"/>;
+    /// the body's constants, read through <see cref="UseConstants"/>, are not among them.
+    /// </summary>
     public bool Uses(Array storage, string except) =>
         _values.Any(v => v.Key != except && ReferenceEquals(v.Value.Storage, storage))
         || _quantized.Any(v => v.Key != except && ReferenceEquals(v.Value.Storage, storage));

@@ -251,10 +251,6 @@ internal static class Int8Steps
         }
     }
 
-    /// <summary>
-    /// <c>Σ table[codes[i]]</c>: eight lanes of float sums by gathers where AVX2 has them, each lane's sum and the lanes
-    /// added in double (the mean's sum, like the float kernel's, is in double).
-    /// </summary>
     /// <summary>The sum of <paramref name="codes"/>: 32 at a time by <c>vpsadbw</c> against zero where AVX2 has it.</summary>
     private static long SumCodes(ReadOnlySpan<byte> codes)
     {
@@ -273,6 +269,10 @@ internal static class Int8Steps
         return sum;
     }
 
+    /// <summary>
+    /// <c>Σ table[codes[i]]</c>: eight lanes of float sums by gathers where AVX2 has them, each lane's sum and the lanes
+    /// added in double (the mean's sum, like the float kernel's, is in double).
+    /// </summary>
     private static unsafe double SumThroughTable(ReadOnlySpan<float> table, ReadOnlySpan<byte> codes)
     {
         int i = 0;

@@ -161,16 +161,16 @@ internal sealed class LayerNormFusion
         int rank = shape.Length;
         if (_axes is null || _axes.Length == 0)
             return rank == 0 ? null : 0;
-        var reduced = new bool[rank];
+        Span<bool> reduced = stackalloc bool[rank];
         foreach (long axis in _axes)
         {
             if (axis < -rank || axis >= rank)
                 return null;
-            reduced[axis < 0 ? axis + rank : axis] = true;
+            reduced[(int)(axis < 0 ? axis + rank : axis)] = true;
         }
 
-        int from = Array.IndexOf(reduced, true);
-        return Array.IndexOf(reduced, false, from) < 0 ? from : null;
+        int from = reduced.IndexOf(true);
+        return reduced[from..].Contains(false) ? null : from;
     }
 
     /// <summary>Whether <paramref name="c"/> (a weight or bias) broadcasts to <paramref name="shape"/> without changing it and is the same for every row.</summary>

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
@@ -122,7 +123,7 @@ internal sealed unsafe class Int8GemmAvx512VnniJit : Int8GemmVariant
                 {
                     // A one-row tile is the row itself, zero padded (a matrix-vector product packs only this).
                     var row = new Span<byte>(tile, rowBytes);
-                    System.Numerics.Tensors.TensorPrimitives.Xor(new ReadOnlySpan<byte>(first, k), flip, row);
+                    TensorPrimitives.Xor(new ReadOnlySpan<byte>(first, k), flip, row);
                     row[k..].Clear();
                     continue;
                 }
