@@ -105,7 +105,7 @@ internal sealed partial class GraphImporter
             new(name, node.OpType, node.Inputs.ToArray(), node.Outputs.ToArray(), kernel) { CodeKernel = codes, Pointwise = pointwise };
 
         // A map over one input, which also runs chunk by chunk in a float chain.
-        GraphNode Map(GraphOps.SpanMap map) => Op(GraphOps.Map(map), pointwise: GraphOps.UnaryPointwise(map));
+        GraphNode Map(NodeStep[] steps) => Op(GraphOps.Map(steps), pointwise: GraphOps.UnaryPointwise(steps));
 
         GraphNode ConcatNode(long axis) =>
             new(name, node.OpType, node.Inputs.ToArray(), node.Outputs.ToArray(), GraphOps.Concat(axis)) { Int8Kernel = (x, output) => Int8Steps.Concat(x, axis, output) };
@@ -141,14 +141,14 @@ internal sealed partial class GraphImporter
             "BatchNormalization" => Layer(BatchNorm(node), LayerInput.AsIs),
             "Gemm" => Layer(Gemm(node), LayerInput.AsIs),
             "MatMul" => Layer(MatMul(node), LayerInput.Rows),
-            "Relu" => Map(GraphOps.ReluMap),
+            "Relu" => Map(GraphOps.ReluSteps),
             "Sigmoid" => Op(GraphOps.Sigmoid()),
             "Tanh" => Op(GraphOps.Tanh()),
             "Sqrt" => Op(GraphOps.Sqrt()),
             "Neg" => Op(GraphOps.Neg()),
             "Log" => Op(GraphOps.Log()),
             "Identity" => Op(GraphOps.Identity()),
-            "HardSigmoid" => Map(GraphOps.HardSigmoidMap(node.GetFloat("alpha", 0.2f), node.GetFloat("beta", 0.5f))),
+            "HardSigmoid" => Map(GraphOps.HardSigmoidSteps(node.GetFloat("alpha", 0.2f), node.GetFloat("beta", 0.5f))),
             "Clip" => Clip(),
             "Cast" => Op(GraphOps.Cast(CastTo(node))),
             "Add" => Op(GraphOps.Add(), pointwise: GraphOps.AddPointwise),

@@ -1,4 +1,4 @@
-using System.Buffers;
+using Quantization.Kernels.Elementwise;
 using Quantization.Kernels.Threading;
 
 namespace Quantization.Graph;
@@ -6,37 +6,30 @@ namespace Quantization.Graph;
 /// <summary>
 /// A float value that is an elementwise function of one other value, <see cref="Source"/>, through elementwise nodes
 /// whose other operands are scalar constants or values of the same chain: the scale, bias and decomposed HardSwish
-/// (Add, Clip, Mul, Div) after a convolution kept in FP32. It is computed in one pass over chunks that stay in L1 instead
-/// of one pass over memory per node.
+/// (Add, Clip, Mul, Div) after a convolution kept in FP32. It is computed in one pass as an
+/// <see cref="ArithmeticProgram"/> of the nodes' steps (compiled into one vector loop where the runtime allows)
+/// instead of one pass over memory per node.
 /// </summary>
 /// <remarks>
-/// Each chunk goes through the nodes' own chunk operations (<see cref="GraphNode.Pointwise"/>) in node order, so the
-/// values are those the nodes give one after another, bit for bit.
+/// The program applies the nodes' own steps (<see cref="GraphNode.Pointwise"/>) in node order, so the values are those
+/// the nodes give one after another, bit for bit.
 /// </remarks>
 internal sealed class FloatChain
 {
-    /// <summary>Floats per chunk: a chain's registers (one per node) stay in L1.</summary>
-    private const int Chunk = 512;
-
-    /// <summary>Chunks per parallel task.</summary>
-    private const int ChunksPerTask = 32;
-
-    // Operation k writes register k + 1 from registers _x[k] and _y[k] (-1: none); register 0 is the source.
-    private readonly ChunkOp[] _ops;
-    private readonly int[] _x;
-    private readonly int[] _y;
+    /// <summary>Values per parallel task.</summary>
+    private const int TaskValues = 16384;
 
     private FloatChain(string source, int minRank, Expression root)
     {
         Source = source;
         MinRank = minRank;
         Root = root;
-        var order = new List<Expression>();
+        var instructions = new List<ArithmeticInstruction>();
+        var constants = new List<float>();
         var register = new Dictionary<Expression, int>(ReferenceEqualityComparer.Instance) { [Expression.Leaf] = 0 };
         Visit(root);
-        _ops = order.Select(e => e.Op!).ToArray();
-        _x = order.Select(e => register[e.X!]).ToArray();
-        _y = order.Select(e => e.Y is null ? -1 : register[e.Y]).ToArray();
+        Length = register.Count - 1;
+        Program = new ArithmeticProgram(instructions, constants);
 
         void Visit(Expression e)
         {
@@ -45,8 +38,36 @@ internal sealed class FloatChain
             Visit(e.X!);
             if (e.Y is not null)
                 Visit(e.Y);
-            order.Add(e);
-            register[e] = order.Count;
+            int x = register[e.X!], y = e.Y is null ? -1 : register[e.Y], previous = -1;
+            foreach (var (op, a, b) in e.Steps!)
+            {
+                instructions.Add(new ArithmeticInstruction(op, Operand(a), Operand(b)));
+                previous = instructions.Count;
+            }
+
+            register[e] = previous;
+
+            int Operand(StepOperand operand) => operand.Slot switch
+            {
+                StepSlot.X => x,
+                StepSlot.Y when y >= 0 => y,
+                StepSlot.Previous when previous >= 0 => previous,
+                StepSlot.Constant => ~Constant(operand.Value),
+                _ => throw new InvalidOperationException($"A step reads {operand.Slot}, which its node does not have."),
+            };
+        }
+
+        // Equal constants (by bits: -0 is not 0, NaNs keep their payloads) share one register.
+        int Constant(float value)
+        {
+            int bits = BitConverter.SingleToInt32Bits(value), index = constants.FindIndex(c => BitConverter.SingleToInt32Bits(c) == bits);
+            if (index < 0)
+            {
+                constants.Add(value);
+                index = constants.Count - 1;
+            }
+
+            return index;
         }
     }
 
@@ -57,7 +78,10 @@ internal sealed class FloatChain
     public int MinRank { get; }
 
     /// <summary>The node count: the passes over memory that one pass replaces.</summary>
-    public int Length => _ops.Length;
+    public int Length { get; }
+
+    /// <summary>The nodes' steps as one program.</summary>
+    public ArithmeticProgram Program { get; }
 
     private Expression Root { get; }
 
@@ -97,21 +121,21 @@ internal sealed class FloatChain
         bool fits = pointwise.Binary ? bound.Length == 2 && data.Count > 0 : data is [0];
         if (source is null || !fits)
             return null;
-        ChunkOp? op;
+        NodeStep[]? steps;
         try
         {
-            op = pointwise.Bind(bound);
+            steps = pointwise.Bind(bound);
         }
         catch (ArgumentException)
         {
             return null;
         }
 
-        if (op is null)
+        if (steps is not { Length: > 0 })
             return null;
         Expression Operand(string name) => chains.TryGetValue(name, out var chain) ? chain.Root : Expression.Leaf;
         var y = data.Count > 1 ? Operand(node.Inputs[data[1]]) : null;
-        return new FloatChain(source, minRank, new Expression(op, Operand(node.Inputs[data[0]]), y));
+        return new FloatChain(source, minRank, new Expression(steps, Operand(node.Inputs[data[0]]), y));
     }
 
     /// <summary>The chain's value for <paramref name="source"/>, in a new tensor.</summary>
@@ -121,36 +145,20 @@ internal sealed class FloatChain
         var shape = new int[rank];
         shape.AsSpan().Fill(1);
         source.Shape.CopyTo(shape.AsSpan(rank - source.Rank));
-        int length = source.Length, last = _ops.Length - 1;
+        int length = source.Length;
         var result = Tensor.Uninitialized(shape);
         float[] input = source.Storage, output = result.Storage;
-        int tasks = (length + Chunk * ChunksPerTask - 1) / (Chunk * ChunksPerTask);
-        KernelParallel.For(tasks, (long)length * _ops.Length, task =>
-        {
-            float[] registers = ArrayPool<float>.Shared.Rent(Math.Max(1, last) * Chunk);
-            int end = Math.Min(length, (task + 1) * Chunk * ChunksPerTask);
-            for (int start = task * Chunk * ChunksPerTask; start < end; start += Chunk)
-            {
-                int n = Math.Min(Chunk, end - start);
-                ReadOnlySpan<float> Register(int r) => r < 0 ? default : r == 0 ? input.AsSpan(start, n) : registers.AsSpan((r - 1) * Chunk, n);
-                for (int k = 0; k <= last; k++)
-                {
-                    var destination = k == last ? output.AsSpan(start, n) : registers.AsSpan(k * Chunk, n);
-                    _ops[k](Register(_x[k]), Register(_y[k]), destination);
-                }
-            }
-
-            ArrayPool<float>.Shared.Return(registers);
-        });
+        KernelParallel.For((length + TaskValues - 1) / TaskValues, (long)length * Length, task =>
+            Program.Run(input, output, task * TaskValues, Math.Min(length, (task + 1) * TaskValues)));
         return result;
     }
 
-    /// <summary>A node's operation on the expressions of its data operands; the shared <see cref="Leaf"/> is the source.</summary>
-    private sealed class Expression(ChunkOp? op, Expression? x, Expression? y)
+    /// <summary>A node's steps on the expressions of its data operands; the shared <see cref="Leaf"/> is the source.</summary>
+    private sealed class Expression(NodeStep[]? steps, Expression? x, Expression? y)
     {
         public static readonly Expression Leaf = new(null, null, null);
 
-        public ChunkOp? Op => op;
+        public NodeStep[]? Steps => steps;
 
         public Expression? X => x;
 

@@ -1,3 +1,5 @@
+using Quantization.Kernels.Elementwise;
+
 namespace Quantization.Graph;
 
 /// <summary>
@@ -20,18 +22,67 @@ internal delegate QuantizedTensor QuantizedKernel(QuantizedTensor data, Tensor?[
 internal delegate QuantizedTensor? Int8Kernel(IReadOnlyList<Int8Steps.Operand> operands, QuantParams output);
 
 /// <summary>
-/// An elementwise operation on equal-length chunks of a node's data operands (its inputs that are not constants, in
-/// input order): <paramref name="y"/> is the second one, empty when there is one.
+/// One step of an elementwise node's arithmetic: <c>Op(A, B)</c>, each operand one of the node's data operands (its
+/// inputs that are not constants, in input order), the previous step's result, or a constant. Steps after the first
+/// read only the previous result and constants, so a node may write its output over its input.
 /// </summary>
-internal delegate void ChunkOp(ReadOnlySpan<float> x, ReadOnlySpan<float> y, Span<float> destination);
+internal readonly record struct NodeStep(ArithmeticOp Op, StepOperand A, StepOperand B)
+{
+    /// <summary>Runs <paramref name="steps"/> on <paramref name="x"/> (and <paramref name="y"/>, empty when unread) into <paramref name="destination"/>.</summary>
+    public static void Run(IReadOnlyList<NodeStep> steps, ReadOnlySpan<float> x, ReadOnlySpan<float> y, Span<float> destination)
+    {
+        for (int k = 0; k < steps.Count; k++)
+        {
+            var (op, a, b) = steps[k];
+            if (k > 0 != (a.Slot == StepSlot.Previous || b.Slot == StepSlot.Previous) || k > 0 && (a.Slot <= StepSlot.Y || b.Slot <= StepSlot.Y))
+                throw new ArgumentException($"Step {k} reads {a.Slot} and {b.Slot}: the first step reads data operands, later ones only the previous result.", nameof(steps));
+            ReadOnlySpan<float> first = a.Slot switch { StepSlot.X => x, StepSlot.Y => y, _ => destination };
+            ReadOnlySpan<float> second = b.Slot switch { StepSlot.X => x, StepSlot.Y => y, _ => destination };
+            if (a.Slot == StepSlot.Constant)
+                ChunkMath.Apply(op, a.Value, second, destination);
+            else if (b.Slot == StepSlot.Constant)
+                ChunkMath.Apply(op, first, b.Value, destination);
+            else
+                ChunkMath.Apply(op, first, second, destination);
+        }
+    }
+}
+
+/// <summary>Where a <see cref="StepOperand"/> comes from.</summary>
+internal enum StepSlot
+{
+    /// <summary>The node's first data operand.</summary>
+    X,
+
+    /// <summary>The node's second data operand.</summary>
+    Y,
+
+    /// <summary>The previous step's result.</summary>
+    Previous,
+
+    /// <summary>A constant.</summary>
+    Constant,
+}
+
+/// <summary>An operand of a <see cref="NodeStep"/>: its slot and, for a constant, the value.</summary>
+internal readonly record struct StepOperand(StepSlot Slot, float Value = 0f)
+{
+    public static StepOperand X => new(StepSlot.X);
+
+    public static StepOperand Y => new(StepSlot.Y);
+
+    public static StepOperand Previous => new(StepSlot.Previous);
+
+    public static StepOperand Of(float value) => new(StepSlot.Constant, value);
+}
 
 /// <summary>
-/// An elementwise node's operation on chunks, for running a chain of such nodes in one pass (<see cref="FloatChain"/>).
-/// A unary op reads data only at input 0; a binary op at input 0, input 1 or both. <see cref="Bind"/> takes the node's
-/// inputs with the data operands null and the constants present, and returns the chunk operation, or null (or throws
-/// <see cref="ArgumentException"/>) when the constants are not what it computes with chunks (scalars).
+/// An elementwise node's arithmetic, for running a chain of such nodes in one pass (<see cref="FloatChain"/>). A unary
+/// op reads data only at input 0; a binary op at input 0, input 1 or both. <see cref="Bind"/> takes the node's inputs
+/// with the data operands null and the constants present, and returns the node's steps, or null (or throws
+/// <see cref="ArgumentException"/>) when the constants are not what it computes with steps (scalars).
 /// </summary>
-internal sealed record PointwiseOp(bool Binary, Func<Tensor?[], ChunkOp?> Bind);
+internal sealed record PointwiseOp(bool Binary, Func<Tensor?[], NodeStep[]?> Bind);
 
 /// <summary>What a reduction node reduces: the axes as written (negative from the end; null for all) and whether it keeps them as length 1.</summary>
 internal sealed record Reduction(long[]? Axes, bool KeepDims);

@@ -64,7 +64,7 @@ internal static partial class GraphOps
     public delegate void SpanMap(ReadOnlySpan<float> x, Span<float> destination);
 
     /// <summary><c>y = max(x, 0)</c>.</summary>
-    public static readonly SpanMap ReluMap = (x, y) => ChunkMath.Max(x, 0f, y);
+    public static readonly NodeStep[] ReluSteps = [new(ArithmeticOp.Max, StepOperand.X, StepOperand.Of(0f))];
 
     public static GraphKernel Sigmoid() => Map(TensorPrimitives.Sigmoid);
 
@@ -76,17 +76,20 @@ internal static partial class GraphOps
 
     public static GraphKernel Tanh() => Map(TensorPrimitives.Tanh);
 
-    /// <summary><c>y = max(0, min(1, alpha · x + beta))</c>.</summary>
-    public static SpanMap HardSigmoidMap(float alpha, float beta) => (x, y) =>
-    {
-        ChunkMath.Multiply(x, alpha, y);
-        ChunkMath.Add(y, beta, y);
-        ChunkMath.Min(y, 1f, y);
-        ChunkMath.Max(y, 0f, y);
-    };
+    /// <summary><c>y = max(0, min(1, alpha·x + beta))</c>, as ONNX <c>HardSigmoid</c>.</summary>
+    public static NodeStep[] HardSigmoidSteps(float alpha, float beta) =>
+    [
+        new(ArithmeticOp.Multiply, StepOperand.X, StepOperand.Of(alpha)),
+        new(ArithmeticOp.Add, StepOperand.Previous, StepOperand.Of(beta)),
+        new(ArithmeticOp.Min, StepOperand.Previous, StepOperand.Of(1f)),
+        new(ArithmeticOp.Max, StepOperand.Previous, StepOperand.Of(0f)),
+    ];
 
-    /// <summary>A map kernel's chunk form.</summary>
-    public static PointwiseOp UnaryPointwise(SpanMap map) => new(false, _ => (x, _, y) => map(x, y));
+    /// <summary>A unary node computed by <paramref name="steps"/>: elementwise into a new tensor (or a donated input) of the same shape.</summary>
+    public static GraphKernel Map(NodeStep[] steps) => Map((x, y) => NodeStep.Run(steps, x, default, y));
+
+    /// <summary>The chunk form of a unary node computed by <paramref name="steps"/>.</summary>
+    public static PointwiseOp UnaryPointwise(NodeStep[] steps) => new(false, _ => steps);
 
     /// <summary>
     /// <c>y = min(max(x, lo), hi)</c>; the bounds come from the attributes (opset &lt; 11) or from the optional scalar
@@ -97,7 +100,7 @@ internal static partial class GraphOps
         Tensor x = Required(inputs, 0);
         var (lo, hi) = ClipBounds(inputs, min, max);
         Tensor y = scope.Output(x, x.Shape);
-        ClipSpan(x.AsSpan(), lo, hi, y.AsSpan());
+        NodeStep.Run(ClipSteps(lo, hi), x.AsSpan(), default, y.AsSpan());
         return [y];
     };
 
@@ -105,17 +108,14 @@ internal static partial class GraphOps
     public static PointwiseOp ClipPointwise(float min, float max) => new(false, inputs =>
     {
         var (lo, hi) = ClipBounds(inputs, min, max);
-        return (x, _, y) => ClipSpan(x, lo, hi, y);
+        return ClipSteps(lo, hi);
     });
 
     private static (float Lo, float Hi) ClipBounds(Tensor?[] inputs, float min, float max) =>
         (inputs.Length > 1 && inputs[1] is Tensor a ? Scalar(a, "min") : min, inputs.Length > 2 && inputs[2] is Tensor b ? Scalar(b, "max") : max);
 
-    private static void ClipSpan(ReadOnlySpan<float> x, float lo, float hi, Span<float> y)
-    {
-        ChunkMath.Max(x, lo, y);
-        ChunkMath.Min(y, hi, y);
-    }
+    private static NodeStep[] ClipSteps(float lo, float hi) =>
+        [new(ArithmeticOp.Max, StepOperand.X, StepOperand.Of(lo)), new(ArithmeticOp.Min, StepOperand.Previous, StepOperand.Of(hi))];
 
     /// <summary>Converts values as ONNX <c>Cast</c> does for the target type.</summary>
     public static GraphKernel Cast(CastTarget target) => Map((x, y) =>
@@ -142,23 +142,24 @@ internal static partial class GraphOps
     public static GraphKernel Add() => Binary(ElementwiseOps.Add);
 
     /// <summary><see cref="Add"/>'s chunk form: two data operands, or one and a scalar constant.</summary>
-    public static readonly PointwiseOp AddPointwise = BinaryPointwise(ChunkMath.Add, c => (x, _, y) => ChunkMath.Add(x, c, y), c => (x, _, y) => ChunkMath.Add(x, c, y));
+    public static readonly PointwiseOp AddPointwise = BinaryPointwise(ArithmeticOp.Add);
 
     /// <inheritdoc cref="AddPointwise"/>
-    public static readonly PointwiseOp SubPointwise = BinaryPointwise(ChunkMath.Subtract, c => (x, _, y) => ChunkMath.Subtract(x, c, y), c => (x, _, y) => ChunkMath.Subtract(c, x, y));
+    public static readonly PointwiseOp SubPointwise = BinaryPointwise(ArithmeticOp.Subtract);
 
     /// <inheritdoc cref="AddPointwise"/>
-    public static readonly PointwiseOp MulPointwise = BinaryPointwise(ChunkMath.Multiply, c => (x, _, y) => ChunkMath.Multiply(x, c, y), c => (x, _, y) => ChunkMath.Multiply(x, c, y));
+    public static readonly PointwiseOp MulPointwise = BinaryPointwise(ArithmeticOp.Multiply);
 
     /// <inheritdoc cref="AddPointwise"/>
-    public static readonly PointwiseOp DivPointwise = BinaryPointwise(ChunkMath.Divide, c => (x, _, y) => ChunkMath.Divide(x, c, y), c => (x, _, y) => ChunkMath.Divide(c, x, y));
+    public static readonly PointwiseOp DivPointwise = BinaryPointwise(ArithmeticOp.Divide);
 
-    /// <summary>A binary op on chunks; <paramref name="right"/> and <paramref name="left"/> take a scalar constant second or first operand.</summary>
-    private static PointwiseOp BinaryPointwise(ChunkOp both, Func<float, ChunkOp> right, Func<float, ChunkOp> left) => new(true, inputs => inputs switch
+    /// <summary>A binary op on chunks; a commutative one takes a scalar constant first operand second.</summary>
+    private static PointwiseOp BinaryPointwise(ArithmeticOp op) => new(true, inputs => inputs switch
     {
-        [null, null] => both,
-        [null, { Length: 1 } b] => right(b.AsSpan()[0]),
-        [{ Length: 1 } a, null] => left(a.AsSpan()[0]),
+        [null, null] => [new(op, StepOperand.X, StepOperand.Y)],
+        [null, { Length: 1 } b] => [new(op, StepOperand.X, StepOperand.Of(b.AsSpan()[0]))],
+        [{ Length: 1 } a, null] when op is ArithmeticOp.Add or ArithmeticOp.Multiply => [new(op, StepOperand.X, StepOperand.Of(a.AsSpan()[0]))],
+        [{ Length: 1 } a, null] => [new(op, StepOperand.Of(a.AsSpan()[0]), StepOperand.X)],
         _ => null,
     });
 

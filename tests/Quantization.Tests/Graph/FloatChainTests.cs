@@ -54,6 +54,7 @@ public sealed class FloatChainTests
         }
 
         Assert.Equal(Nodes.Length, chains["y"].Length);
+        Assert.Equal(Quantization.Tests.Kernels.ArithmeticProgramTests.CanCompile, chains["y"].Program.IsCompiled);
         int threads = Parallelism.ThreadCount;
         try
         {
@@ -80,7 +81,7 @@ public sealed class FloatChainTests
         // A per-channel constant, two different sources, a layer node, and an op without a chunk form.
         Assert.Null(FloatChain.Of(Node("Mul", GraphOps.Mul(), GraphOps.MulPointwise, ["x", "per_channel"], "a"), Constants, chains));
         Assert.Null(FloatChain.Of(Node("Add", GraphOps.Add(), GraphOps.AddPointwise, ["x", "w"], "b"), Constants, chains));
-        Assert.Null(FloatChain.Of(new GraphNode("n", "Relu", ["x"], ["d"], GraphOps.Map(GraphOps.ReluMap), moduleName: "layer") { Pointwise = GraphOps.UnaryPointwise(GraphOps.ReluMap) }, Constants, chains));
+        Assert.Null(FloatChain.Of(new GraphNode("n", "Relu", ["x"], ["d"], GraphOps.Map(GraphOps.ReluSteps), moduleName: "layer") { Pointwise = GraphOps.UnaryPointwise(GraphOps.ReluSteps) }, Constants, chains));
         Assert.Null(FloatChain.Of(new GraphNode("n", "Sigmoid", ["x"], ["e"], GraphOps.Sigmoid()), Constants, chains));
         // Clip bounds must be scalars, and read where the op reads them.
         Assert.Null(FloatChain.Of(Node("Clip", GraphOps.Clip(0, 1), GraphOps.ClipPointwise(0, 1), ["x", "per_channel"], "f"), Constants, chains));

@@ -25,7 +25,7 @@ public class GraphOpsTests
 
     [Fact]
     public void HardSigmoid_is_clamped_alpha_x_plus_beta() =>
-        Equal([0, 0.5f, 0.7f, 1], [4], Run1(GraphOps.Map(GraphOps.HardSigmoidMap(0.2f, 0.5f)), T([-3, 0, 1, 3], 4)));
+        Equal([0, 0.5f, 0.7f, 1], [4], Run1(GraphOps.Map(GraphOps.HardSigmoidSteps(0.2f, 0.5f)), T([-3, 0, 1, 3], 4)));
 
     [Fact]
     public void Clip_takes_attribute_bounds_or_optional_inputs()

@@ -25,18 +25,21 @@ public sealed class ChunkMathTests
         float[] x = Values(), y = Values();
         foreach (float c in new[] { 3f, -0f, 0f, 0.1f, float.NaN })
         {
-            Check("x + y", (a, d) => ChunkMath.Add(a, y, d), (a, d) => TensorPrimitives.Add(a, y, d));
-            Check("x + c", (a, d) => ChunkMath.Add(a, c, d), (a, d) => TensorPrimitives.Add(a, c, d));
-            Check("x - y", (a, d) => ChunkMath.Subtract(a, y, d), (a, d) => TensorPrimitives.Subtract(a, y, d));
-            Check("x - c", (a, d) => ChunkMath.Subtract(a, c, d), (a, d) => TensorPrimitives.Subtract(a, c, d));
-            Check("c - x", (a, d) => ChunkMath.Subtract(c, a, d), (a, d) => TensorPrimitives.Subtract(c, a, d));
-            Check("x * y", (a, d) => ChunkMath.Multiply(a, y, d), (a, d) => TensorPrimitives.Multiply(a, y, d));
-            Check("x * c", (a, d) => ChunkMath.Multiply(a, c, d), (a, d) => TensorPrimitives.Multiply(a, c, d));
-            Check("x / y", (a, d) => ChunkMath.Divide(a, y, d), (a, d) => TensorPrimitives.Divide(a, y, d));
-            Check("x / c", (a, d) => ChunkMath.Divide(a, c, d), (a, d) => TensorPrimitives.Divide(a, c, d));
-            Check("c / x", (a, d) => ChunkMath.Divide(c, a, d), (a, d) => TensorPrimitives.Divide(c, a, d));
-            Check("max(x, c)", (a, d) => ChunkMath.Max(a, c, d), (a, d) => TensorPrimitives.Max(a, c, d));
-            Check("min(x, c)", (a, d) => ChunkMath.Min(a, c, d), (a, d) => TensorPrimitives.Min(a, c, d));
+            Check("x + y", (a, d) => ChunkMath.Apply(ArithmeticOp.Add, a, y, d), (a, d) => TensorPrimitives.Add(a, y, d));
+            Check("x + c", (a, d) => ChunkMath.Apply(ArithmeticOp.Add, a, c, d), (a, d) => TensorPrimitives.Add(a, c, d));
+            Check("c + x", (a, d) => ChunkMath.Apply(ArithmeticOp.Add, c, a, d), (a, d) => TensorPrimitives.Add(a, c, d));
+            Check("x - y", (a, d) => ChunkMath.Apply(ArithmeticOp.Subtract, a, y, d), (a, d) => TensorPrimitives.Subtract(a, y, d));
+            Check("x - c", (a, d) => ChunkMath.Apply(ArithmeticOp.Subtract, a, c, d), (a, d) => TensorPrimitives.Subtract(a, c, d));
+            Check("c - x", (a, d) => ChunkMath.Apply(ArithmeticOp.Subtract, c, a, d), (a, d) => TensorPrimitives.Subtract(c, a, d));
+            Check("x * y", (a, d) => ChunkMath.Apply(ArithmeticOp.Multiply, a, y, d), (a, d) => TensorPrimitives.Multiply(a, y, d));
+            Check("x * c", (a, d) => ChunkMath.Apply(ArithmeticOp.Multiply, a, c, d), (a, d) => TensorPrimitives.Multiply(a, c, d));
+            Check("x / y", (a, d) => ChunkMath.Apply(ArithmeticOp.Divide, a, y, d), (a, d) => TensorPrimitives.Divide(a, y, d));
+            Check("x / c", (a, d) => ChunkMath.Apply(ArithmeticOp.Divide, a, c, d), (a, d) => TensorPrimitives.Divide(a, c, d));
+            Check("c / x", (a, d) => ChunkMath.Apply(ArithmeticOp.Divide, c, a, d), (a, d) => TensorPrimitives.Divide(c, a, d));
+            Check("max(x, y)", (a, d) => ChunkMath.Apply(ArithmeticOp.Max, a, y, d), (a, d) => TensorPrimitives.Max(a, y, d));
+            Check("max(x, c)", (a, d) => ChunkMath.Apply(ArithmeticOp.Max, a, c, d), (a, d) => TensorPrimitives.Max(a, c, d));
+            Check("min(x, y)", (a, d) => ChunkMath.Apply(ArithmeticOp.Min, a, y, d), (a, d) => TensorPrimitives.Min(a, y, d));
+            Check("min(c, x)", (a, d) => ChunkMath.Apply(ArithmeticOp.Min, c, a, d), (a, d) => TensorPrimitives.Min(a, c, d));
         }
 
         void Check(string what, SpanOp ours, SpanOp reference)
@@ -56,8 +59,9 @@ public sealed class ChunkMathTests
     [Fact]
     public void Operands_of_different_lengths_or_a_short_destination_are_rejected()
     {
-        Assert.Throws<ArgumentException>(() => ChunkMath.Add(new float[4], new float[3], new float[4]));
-        Assert.Throws<ArgumentException>(() => ChunkMath.Multiply(new float[4], 2f, new float[3]));
+        Assert.Throws<ArgumentException>(() => ChunkMath.Apply(ArithmeticOp.Add, new float[4], new float[3], new float[4]));
+        Assert.Throws<ArgumentException>(() => ChunkMath.Apply(ArithmeticOp.Multiply, new float[4], 2f, new float[3]));
+        Assert.Throws<ArgumentOutOfRangeException>(() => ChunkMath.Apply((ArithmeticOp)17, new float[4], 2f, new float[4]));
     }
 
     private delegate void SpanOp(ReadOnlySpan<float> x, Span<float> destination);

@@ -10,32 +10,54 @@ namespace Quantization.Kernels.Elementwise;
 /// for bit, with less per-call cost: a decomposed HardSwish over 512-value chunks took 0.30 instead of 0.41 ns per value
 /// (Zen 5, one thread, same run, after warm-up).
 /// </summary>
-/// <remarks><see cref="Max"/> and <see cref="Min"/> follow IEEE 754-2019 as <c>TensorPrimitives</c> does (NaN wins, +0 is above -0).</remarks>
+/// <remarks><see cref="ArithmeticOp.Max"/> and <see cref="ArithmeticOp.Min"/> follow IEEE 754-2019 as <c>TensorPrimitives</c> does (NaN wins, +0 is above -0).</remarks>
 internal static class ChunkMath
 {
-    public static void Add(ReadOnlySpan<float> x, ReadOnlySpan<float> y, Span<float> destination) => Apply<AddOp>(x, y, destination);
+    /// <summary><c>destination[i] = op(x[i], y[i])</c>.</summary>
+    public static void Apply(ArithmeticOp op, ReadOnlySpan<float> x, ReadOnlySpan<float> y, Span<float> destination)
+    {
+        if (y.Length != x.Length)
+            throw new ArgumentException($"Operands of {x.Length} and {y.Length} values.", nameof(y));
+        Apply(op, new SpanOperand(x), new SpanOperand(y), x.Length, destination);
+    }
 
-    public static void Add(ReadOnlySpan<float> x, float c, Span<float> destination) => Apply<AddOp>(x, c, destination);
+    /// <summary><c>destination[i] = op(x[i], c)</c>.</summary>
+    public static void Apply(ArithmeticOp op, ReadOnlySpan<float> x, float c, Span<float> destination) =>
+        Apply(op, new SpanOperand(x), new ScalarOperand(c), x.Length, destination);
 
-    public static void Subtract(ReadOnlySpan<float> x, ReadOnlySpan<float> y, Span<float> destination) => Apply<SubtractOp>(x, y, destination);
+    /// <summary><c>destination[i] = op(c, x[i])</c>.</summary>
+    public static void Apply(ArithmeticOp op, float c, ReadOnlySpan<float> x, Span<float> destination) =>
+        Apply(op, new ScalarOperand(c), new SpanOperand(x), x.Length, destination);
 
-    public static void Subtract(ReadOnlySpan<float> x, float c, Span<float> destination) => Apply<SubtractOp>(x, c, destination);
-
-    public static void Subtract(float c, ReadOnlySpan<float> x, Span<float> destination) => Apply<SubtractOp>(c, x, destination);
-
-    public static void Multiply(ReadOnlySpan<float> x, ReadOnlySpan<float> y, Span<float> destination) => Apply<MultiplyOp>(x, y, destination);
-
-    public static void Multiply(ReadOnlySpan<float> x, float c, Span<float> destination) => Apply<MultiplyOp>(x, c, destination);
-
-    public static void Divide(ReadOnlySpan<float> x, ReadOnlySpan<float> y, Span<float> destination) => Apply<DivideOp>(x, y, destination);
-
-    public static void Divide(ReadOnlySpan<float> x, float c, Span<float> destination) => Apply<DivideOp>(x, c, destination);
-
-    public static void Divide(float c, ReadOnlySpan<float> x, Span<float> destination) => Apply<DivideOp>(c, x, destination);
-
-    public static void Max(ReadOnlySpan<float> x, float c, Span<float> destination) => Apply<MaxOp>(x, c, destination);
-
-    public static void Min(ReadOnlySpan<float> x, float c, Span<float> destination) => Apply<MinOp>(x, c, destination);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Apply<TA, TB>(ArithmeticOp op, TA a, TB b, int length, Span<float> destination)
+        where TA : IOperand, allows ref struct
+        where TB : IOperand, allows ref struct
+    {
+        switch (op)
+        {
+            case ArithmeticOp.Add:
+                Run<AddOp, TA, TB>(a, b, length, destination);
+                break;
+            case ArithmeticOp.Subtract:
+                Run<SubtractOp, TA, TB>(a, b, length, destination);
+                break;
+            case ArithmeticOp.Multiply:
+                Run<MultiplyOp, TA, TB>(a, b, length, destination);
+                break;
+            case ArithmeticOp.Divide:
+                Run<DivideOp, TA, TB>(a, b, length, destination);
+                break;
+            case ArithmeticOp.Max:
+                Run<MaxOp, TA, TB>(a, b, length, destination);
+                break;
+            case ArithmeticOp.Min:
+                Run<MinOp, TA, TB>(a, b, length, destination);
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(op), op, "Not an arithmetic operation.");
+        }
+    }
 
     private interface IOperator
     {
@@ -149,20 +171,6 @@ internal static class ChunkMath
 
         public Vector128<float> At128(int i) => Vector128.Create(value);
     }
-
-    private static void Apply<TOp>(ReadOnlySpan<float> x, ReadOnlySpan<float> y, Span<float> destination)
-        where TOp : IOperator
-    {
-        if (y.Length != x.Length)
-            throw new ArgumentException($"Operands of {x.Length} and {y.Length} values.", nameof(y));
-        Run<TOp, SpanOperand, SpanOperand>(new SpanOperand(x), new SpanOperand(y), x.Length, destination);
-    }
-
-    private static void Apply<TOp>(ReadOnlySpan<float> x, float c, Span<float> destination)
-        where TOp : IOperator => Run<TOp, SpanOperand, ScalarOperand>(new SpanOperand(x), new ScalarOperand(c), x.Length, destination);
-
-    private static void Apply<TOp>(float c, ReadOnlySpan<float> x, Span<float> destination)
-        where TOp : IOperator => Run<TOp, ScalarOperand, SpanOperand>(new ScalarOperand(c), new SpanOperand(x), x.Length, destination);
 
     /// <summary>
     /// <c>destination[i] = op(a[i], b[i])</c>. Each vector is loaded before its result is stored, so the destination may
