@@ -96,14 +96,17 @@ internal static class Int8Gemm
             throw new ArgumentException($"The output holds {output.Length / elementSize} values; M×N = {m}×{n} with stride {ldc} needs {(long)(m - 1) * ldc + n}.", nameof(output));
 
         Int8GemmVariant variant = w.Variant;
-        int rowBytes = variant.ActivationRowBytes(k);
-        byte[] packedA = ArrayPool<byte>.Shared.Rent(m * rowBytes);
+        // Kernels that can read A's rows where they are skip packing (a third of a large convolution's time).
+        bool inPlace = variant.ReadsRows(k, lda, flip);
+        int rowBytes = inPlace ? lda : variant.ActivationRowBytes(k);
+        byte[]? packedA = inPlace ? null : ArrayPool<byte>.Shared.Rent(m * rowBytes);
         // Padded to whole panels: kernels read a full panel's start values.
         int[] columnTerms = ArrayPool<int>.Shared.Rent(w.PanelCount * variant.PanelWidth);
         int[]? rowTerms = w.HasZeroPoints ? ArrayPool<int>.Shared.Rent(m) : null;
         try
         {
-            PackActivations(variant, a, m, k, lda, flip, packedA, maxThreads);
+            if (packedA is not null)
+                PackActivations(variant, a, m, k, lda, flip, packedA, maxThreads);
             if (rowTerms is not null)
             {
                 for (int i = 0; i < m; i++)
@@ -118,15 +121,18 @@ internal static class Int8Gemm
             int panelsPerTask = PanelsPerTask;
             int panelTasks = (w.PanelCount + panelsPerTask - 1) / panelsPerTask;
             int rowTasks = (m + RowBlock - 1) / RowBlock;
+            fixed (byte* source = a)
+            fixed (byte* packed = packedA)
             fixed (byte* outputPointer = output)
             {
-                var job = new Job(variant, w, epilogue, epilogueOffset, packedA, rowBytes, m, columnTerms, rowTerms, (nint)outputPointer, ldc);
+                var job = new Job(variant, w, epilogue, epilogueOffset, (nint)(inPlace ? source : packed), inPlace, rowBytes, m, columnTerms, rowTerms, (nint)outputPointer, ldc);
                 KernelParallel.For(rowTasks * panelTasks, (long)m * n * k, t => job.RunTask(t / panelTasks, t % panelTasks, panelsPerTask), maxThreads);
             }
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(packedA);
+            if (packedA is not null)
+                ArrayPool<byte>.Shared.Return(packedA);
             ArrayPool<int>.Shared.Return(columnTerms);
             if (rowTerms is not null)
                 ArrayPool<int>.Shared.Return(rowTerms);
@@ -165,8 +171,8 @@ internal static class Int8Gemm
         return sum;
     }
 
-    /// <summary>Everything one call's tasks share.</summary>
-    private sealed class Job(Int8GemmVariant variant, Int8PackedWeights w, Int8GemmEpilogue epilogue, int epilogueOffset, byte[] packedA, int rowBytes, int m,
+    /// <summary>Everything one call's tasks share: <paramref name="activations"/> is A packed, or A itself when <paramref name="inPlace"/>.</summary>
+    private sealed class Job(Int8GemmVariant variant, Int8PackedWeights w, Int8GemmEpilogue epilogue, int epilogueOffset, nint activations, bool inPlace, int rowBytes, int m,
         int[] columnTerms, int[]? rowTerms, nint output, int ldc)
     {
         public unsafe void RunTask(int rowTask, int panelTask, int panelsPerTask)
@@ -175,7 +181,7 @@ internal static class Int8Gemm
             int rowStart = rowTask * RowBlock, rowEnd = Math.Min(m, rowStart + RowBlock);
             int panelStart = panelTask * panelsPerTask, panelEnd = Math.Min(w.PanelCount, panelStart + panelsPerTask);
             int* tile = stackalloc int[mr * nr];
-            fixed (byte* a = packedA)
+            byte* a = (byte*)activations;
             fixed (byte* weights = w.Data)
             fixed (int* init = columnTerms)
             {
@@ -189,11 +195,11 @@ internal static class Int8Gemm
                         if (rowTerms is null && epilogue.Kind == Int8OutputKind.Int32 && columns == nr)
                         {
                             // Raw accumulators, whose start values hold every correction, straight into the output.
-                            variant.Kernel(rows, rowsOfA, rowBytes, panel, paddedK, (int*)output + (long)r0 * ldc + n0, ldc, init + n0);
+                            Kernel(rows, rowsOfA, panel, paddedK, (int*)output + (long)r0 * ldc + n0, ldc, init + n0);
                             continue;
                         }
 
-                        variant.Kernel(rows, rowsOfA, rowBytes, panel, paddedK, tile, nr, init + n0);
+                        Kernel(rows, rowsOfA, panel, paddedK, tile, nr, init + n0);
                         if (rowTerms is null && epilogue.Kind is Int8OutputKind.UInt8 or Int8OutputKind.Int8)
                         {
                             Int8GemmOutput.RequantizeTile(tile, nr, rows, columns, epilogue, epilogueOffset + n0, (byte*)output + (long)r0 * ldc + n0, ldc);
@@ -210,6 +216,14 @@ internal static class Int8Gemm
                     }
                 }
             }
+        }
+
+        private unsafe void Kernel(int rows, byte* a, byte* panel, int paddedK, int* tile, int tileStride, int* init)
+        {
+            if (inPlace)
+                variant.KernelOnRows(rows, a, rowBytes, panel, paddedK, tile, tileStride, init);
+            else
+                variant.Kernel(rows, a, rowBytes, panel, paddedK, tile, tileStride, init);
         }
     }
 }

@@ -28,7 +28,7 @@ internal sealed unsafe class Int8GemmAvx512VnniJit : Int8GemmVariant
 {
     public const string DisableVariable = "QUANTIZATION_DISABLE_JIT";
 
-    private readonly ConcurrentDictionary<(int Rows, int PaddedK, int TileStride), nint> _kernels = new();
+    private readonly ConcurrentDictionary<(int Rows, int PaddedK, int TileStride, int RowStride), nint> _kernels = new();
 
     /// <summary>The kernel last used per row count: a GEMM calls the same one thousands of times, so skip the dictionary.</summary>
     private readonly CachedKernel?[] _recent = new CachedKernel?[VnniKernelGenerator.MaxRows + 1];
@@ -84,18 +84,28 @@ internal sealed unsafe class Int8GemmAvx512VnniJit : Int8GemmVariant
     }
 
     /// <remarks><paramref name="a"/> is a tile packed by <see cref="PackActivations"/>; <paramref name="aStride"/> is unused.</remarks>
-    public override void Kernel(int rows, byte* a, int aStride, byte* panel, int paddedK, int* tile, int tileStride, int* init)
+    public override void Kernel(int rows, byte* a, int aStride, byte* panel, int paddedK, int* tile, int tileStride, int* init) =>
+        Run(rows, a, rowStride: 0, panel, paddedK, tile, tileStride, init);
+
+    /// <summary>Unsigned activations whose K is whole groups of four: the kernels read the rows where they are.</summary>
+    public override bool ReadsRows(int k, int lda, byte flip) =>
+        flip == 0 && k % 4 == 0 && lda >= k && (long)(MaxRows - 1) * lda + k <= int.MaxValue;
+
+    public override void KernelOnRows(int rows, byte* a, int aStride, byte* panel, int paddedK, int* tile, int tileStride, int* init) =>
+        Run(rows, a, aStride, panel, paddedK, tile, tileStride, init);
+
+    private void Run(int rows, byte* a, int rowStride, byte* panel, int paddedK, int* tile, int tileStride, int* init)
     {
         CachedKernel? recent = _recent[rows];
         nint code;
-        if (recent is not null && recent.PaddedK == paddedK && recent.TileStride == tileStride)
+        if (recent is not null && recent.PaddedK == paddedK && recent.TileStride == tileStride && recent.RowStride == rowStride)
         {
             code = recent.Code;
         }
         else
         {
-            code = _kernels.GetOrAdd((rows, paddedK, tileStride), key => Create(key.Rows, key.PaddedK, key.TileStride, _vectors));
-            _recent[rows] = new CachedKernel(paddedK, tileStride, code);
+            code = _kernels.GetOrAdd((rows, paddedK, tileStride, rowStride), key => Create(key.Rows, key.PaddedK, key.TileStride, _vectors, key.RowStride));
+            _recent[rows] = new CachedKernel(paddedK, tileStride, rowStride, code);
         }
 
         // A short call that never blocks or re-enters the runtime: no GC transition needed.
@@ -251,9 +261,9 @@ internal sealed unsafe class Int8GemmAvx512VnniJit : Int8GemmVariant
         return best;
     }
 
-    private static nint Create(int rows, int paddedK, int tileStride, int vectors)
+    private static nint Create(int rows, int paddedK, int tileStride, int vectors, int rowStride)
     {
-        byte[] code = VnniKernelGenerator.Generate(rows, paddedK, tileStride, OperatingSystem.IsWindows(), vectors);
+        byte[] code = VnniKernelGenerator.Generate(rows, paddedK, tileStride, OperatingSystem.IsWindows(), vectors, rowStride);
         return ExecutableMemory.TryCreate(code, out string? failure)
             ?? throw new InvalidOperationException($"Executable memory for a generated kernel was refused: {failure}.");
     }
@@ -263,24 +273,28 @@ internal sealed unsafe class Int8GemmAvx512VnniJit : Int8GemmVariant
     {
         foreach (int vectors in (int[])[1, 2, VnniKernelGenerator.MaxVectors])
         {
-            if (SelfTest(vectors) is { } failure)
-                return failure;
+            // Packed tiles, and rows read where they are with four bytes between them that must not count.
+            foreach (int rowStride in (int[])[0, 24])
+            {
+                if (SelfTest(vectors, rowStride) is { } failure)
+                    return failure;
+            }
         }
 
         return null;
     }
 
-    private static string? SelfTest(int vectors)
+    private static string? SelfTest(int vectors, int rowStride)
     {
         // Five K groups: one pass of the four-group loop and one group after it.
         const int Rows = 3, K = 20;
         int width = vectors * 16;
-        byte[] code = VnniKernelGenerator.Generate(Rows, K, width, OperatingSystem.IsWindows(), vectors);
+        byte[] code = VnniKernelGenerator.Generate(Rows, K, width, OperatingSystem.IsWindows(), vectors, rowStride);
         nint? kernel = ExecutableMemory.TryCreate(code, out string? failure);
         if (kernel is null)
             return failure;
 
-        var a = new byte[Rows * K];
+        var a = new byte[rowStride == 0 ? Rows * K : (Rows - 1) * rowStride + K];
         var panel = new sbyte[K * width];
         var init = new int[width];
         var tile = new int[Rows * width];
@@ -302,9 +316,9 @@ internal sealed unsafe class Int8GemmAvx512VnniJit : Int8GemmVariant
             {
                 int sum = init[j];
                 for (int p = 0; p < K; p++)
-                    sum += a[((p >> 2) * Rows + r) * 4 + (p & 3)] * panel[((p >> 2) * width + j) * 4 + (p & 3)];
+                    sum += a[rowStride == 0 ? ((p >> 2) * Rows + r) * 4 + (p & 3) : r * rowStride + p] * panel[((p >> 2) * width + j) * 4 + (p & 3)];
                 if (tile[r * width + j] != sum)
-                    return $"the {width}-column self-test kernel computed {tile[r * width + j]} instead of {sum}";
+                    return $"the {width}-column self-test kernel (row stride {rowStride}) computed {tile[r * width + j]} instead of {sum}";
             }
         }
 
@@ -312,5 +326,5 @@ internal sealed unsafe class Int8GemmAvx512VnniJit : Int8GemmVariant
     }
 
     /// <summary>One generated kernel and the shape it was generated for (replaced whole, so threads never see a torn entry).</summary>
-    private sealed record CachedKernel(int PaddedK, int TileStride, nint Code);
+    private sealed record CachedKernel(int PaddedK, int TileStride, int RowStride, nint Code);
 }

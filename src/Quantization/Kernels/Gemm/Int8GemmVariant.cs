@@ -125,6 +125,20 @@ internal abstract class Int8GemmVariant : IKernelVariant
     }
 
     /// <summary>
+    /// Whether <see cref="KernelOnRows"/> can read A's rows where they are (stride <paramref name="lda"/>) for this
+    /// K and flip, so the driver need not pack them: by default where packing would copy each row unchanged (bytes,
+    /// no offset or flip, K whole steps).
+    /// </summary>
+    public virtual bool ReadsRows(int k, int lda, byte flip) => ActivationElementSize == 1 && ActivationOffset == 0 && flip == 0 && k % KStep == 0 && lda >= k;
+
+    /// <summary>
+    /// <see cref="Kernel(int, byte*, int, byte*, int, int*, int, int*)"/> on A's rows where they are, <paramref name="aStride"/>
+    /// bytes apart, for shapes where <see cref="ReadsRows"/>: by default the same kernel, whose packed rows are the rows themselves.
+    /// </summary>
+    public virtual unsafe void KernelOnRows(int rows, byte* a, int aStride, byte* panel, int paddedK, int* tile, int tileStride, int* init) =>
+        Kernel(rows, a, aStride, panel, paddedK, tile, tileStride, init);
+
+    /// <summary>
     /// <see cref="Kernel(int, byte*, int, byte*, int, int*)"/> plus start values, into rows <paramref name="tileStride"/>
     /// ints apart: <c>tile[r * tileStride + j] = init[j] + Σ_k …</c>, wrapping. The driver passes the column zero-point
     /// terms as start values, which a variant may fold into its accumulators, and may pass the output itself as the tile.

@@ -156,6 +156,20 @@ public class Int8GemmTests
 
     [Theory]
     [MemberData(nameof(Variants))]
+    public void Kernels_read_unsigned_rows_of_whole_steps_where_they_are(string name)
+    {
+        // Byte kernels without an offset skip packing (Strided_activations_and_outputs checks the sums both ways);
+        // signed activations (flipped), a ragged K and a stride shorter than K are packed.
+        var variant = Find(name);
+        bool bytes = variant.ActivationElementSize == 1 && variant.ActivationOffset == 0;
+        Assert.Equal(bytes, variant.ReadsRows(64, 69, flip: 0));
+        Assert.False(variant.ReadsRows(64, 69, flip: 0x80));
+        Assert.Equal(bytes && variant.KStep == 1, variant.ReadsRows(70, 75, flip: 0));
+        Assert.False(variant.ReadsRows(64, 63, flip: 0));
+    }
+
+    [Theory]
+    [MemberData(nameof(Variants))]
     public void Strided_activations_and_outputs(string name)
     {
         // Rows of A and C inside wider buffers (lda > K, ldc > N), as grouped convolutions pass them; the bytes
