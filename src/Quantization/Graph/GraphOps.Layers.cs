@@ -82,7 +82,8 @@ internal static partial class GraphOps
             throw new ArgumentException($"ConvTranspose needs an input (N, {g.InChannels}, H, W), not {Tensor.FormatShape(x.Shape)}.");
         int n = x.Shape[0], h = x.Shape[2], w = x.Shape[3];
         g.ValidateInput(h, w, "input");
-        var y = new Tensor(n, g.OutChannels, g.OutputHeight(h), g.OutputWidth(w));
+        // Run writes every output value.
+        var y = Tensor.Uninitialized(n, g.OutChannels, g.OutputHeight(h), g.OutputWidth(w));
         conv.Run(x.AsSpan(), n, h, w, bias, y.AsSpan());
         return [y];
     };

@@ -52,7 +52,7 @@ internal static partial class GraphOps
     {
         Tensor x = Required(inputs, 0);
         var (outShape, maps) = NearestMaps(x.Shape, inputs, coordinates, rounding, scalesInput, sizesInput);
-        var y = new Tensor(outShape);
+        var y = Tensor.Uninitialized(outShape);
         GatherNearest<float>(x.AsSpan(), x.Shape, maps, y.AsSpan());
         return [y];
     };

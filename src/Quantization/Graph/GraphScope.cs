@@ -56,10 +56,11 @@ internal sealed class GraphScope(GraphModule owner, GraphScope? parent)
 
     /// <summary>
     /// A tensor of <paramref name="shape"/> for a node's output: <paramref name="input"/> itself when it is donated and
-    /// has that shape (elementwise kernels read each position before writing it), else a new one.
+    /// has that shape (elementwise kernels read each position before writing it), else a new one, uninitialized: the
+    /// kernel writes every position.
     /// </summary>
     public Tensor Output(Tensor input, ReadOnlySpan<int> shape) =>
-        Donated.Remove(input) && input.HasShape(shape) ? input : new Tensor(shape);
+        Donated.Remove(input) && input.HasShape(shape) ? input : Tensor.Uninitialized(shape.ToArray());
 
     /// <summary>A donated input among <paramref name="candidates"/> with <paramref name="shape"/>, or null.</summary>
     public Tensor? DonatedWithShape(ReadOnlySpan<int> shape, params ReadOnlySpan<Tensor> candidates)
