@@ -112,26 +112,47 @@ internal sealed class ArithmeticProgram
     {
         if (!RuntimeFeature.IsDynamicCodeCompiled)
             return null;
-        Type? vectors = Vector512.IsHardwareAccelerated ? typeof(Vector512)
-            : Vector256.IsHardwareAccelerated ? typeof(Vector256)
-            : Vector128.IsHardwareAccelerated ? typeof(Vector128)
+        VectorMethods? vectors = Vector512.IsHardwareAccelerated ? VectorMethods.Of512()
+            : Vector256.IsHardwareAccelerated ? VectorMethods.Of256()
+            : Vector128.IsHardwareAccelerated ? VectorMethods.Of128()
             : null;
         if (vectors is null)
             return null;
-        string key = $"{vectors.Name}:{constantCount}:{string.Join(';', program.Select(p => $"{p.Op},{p.A},{p.B}"))}";
+        string key = $"{vectors.Width}:{constantCount}:{string.Join(';', program.Select(p => $"{p.Op},{p.A},{p.B}"))}";
         return Compiled.GetOrAdd(key, _ => Build(vectors, program, constantCount));
     }
 
-    private static Loop Build(Type vectors, ArithmeticInstruction[] program, int constantCount)
+    /// <summary>
+    /// The vector operations a loop calls, for one width, taken from method groups (not looked up by name, so trimming
+    /// keeps them).
+    /// </summary>
+    private sealed record VectorMethods(Type Vector, int Width, MethodInfo Broadcast, MethodInfo Load, MethodInfo Store, MethodInfo Max, MethodInfo Min)
     {
-        Type vector = vectors.GetMethod("Create", [typeof(float)])!.ReturnType;
-        int width = (int)vector.GetProperty("Count")!.GetValue(null)!;
-        MethodInfo broadcast = vectors.GetMethod("Create", [typeof(float)])!;
-        MethodInfo load = Generic("Create", m => m.GetParameters() is [{ ParameterType.IsArray: true }, { ParameterType: var t }] && t == typeof(int));
-        MethodInfo store = Generic("CopyTo", m => m.GetParameters() is [_, { ParameterType.IsArray: true }, { ParameterType: var t }] && t == typeof(int));
-        MethodInfo max = Generic("Max", m => m.GetParameters().Length == 2);
-        MethodInfo min = Generic("Min", m => m.GetParameters().Length == 2);
+        public static VectorMethods Of512() => new(typeof(Vector512<float>), Vector512<float>.Count,
+            ((Func<float, Vector512<float>>)Vector512.Create).Method,
+            ((Func<float[], int, Vector512<float>>)Vector512.Create).Method,
+            ((Action<Vector512<float>, float[], int>)Vector512.CopyTo).Method,
+            ((Func<Vector512<float>, Vector512<float>, Vector512<float>>)Vector512.Max).Method,
+            ((Func<Vector512<float>, Vector512<float>, Vector512<float>>)Vector512.Min).Method);
 
+        public static VectorMethods Of256() => new(typeof(Vector256<float>), Vector256<float>.Count,
+            ((Func<float, Vector256<float>>)Vector256.Create).Method,
+            ((Func<float[], int, Vector256<float>>)Vector256.Create).Method,
+            ((Action<Vector256<float>, float[], int>)Vector256.CopyTo).Method,
+            ((Func<Vector256<float>, Vector256<float>, Vector256<float>>)Vector256.Max).Method,
+            ((Func<Vector256<float>, Vector256<float>, Vector256<float>>)Vector256.Min).Method);
+
+        public static VectorMethods Of128() => new(typeof(Vector128<float>), Vector128<float>.Count,
+            ((Func<float, Vector128<float>>)Vector128.Create).Method,
+            ((Func<float[], int, Vector128<float>>)Vector128.Create).Method,
+            ((Action<Vector128<float>, float[], int>)Vector128.CopyTo).Method,
+            ((Func<Vector128<float>, Vector128<float>, Vector128<float>>)Vector128.Max).Method,
+            ((Func<Vector128<float>, Vector128<float>, Vector128<float>>)Vector128.Min).Method);
+    }
+
+    private static Loop Build(VectorMethods methods, ArithmeticInstruction[] program, int constantCount)
+    {
+        var (vector, width, broadcast, load, store, max, min) = methods;
         var source = Expr.Parameter(typeof(float[]), "source");
         var destination = Expr.Parameter(typeof(float[]), "destination");
         var start = Expr.Parameter(typeof(int), "start");
@@ -182,10 +203,5 @@ internal sealed class ArithmeticProgram
         body.Add(i);
         var lambda = Expr.Lambda<Loop>(Expr.Block([i, .. constants, .. registers], body), source, destination, start, end, constantArray);
         return lambda.Compile();
-
-        MethodInfo Generic(string name, Func<MethodInfo, bool> match) =>
-            vectors.GetMethods(BindingFlags.Public | BindingFlags.Static)
-                .Single(m => m.Name == name && m.IsGenericMethodDefinition && match(m))
-                .MakeGenericMethod(typeof(float));
     }
 }
