@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Collections.Concurrent;
+using System.Linq.Expressions;
 using System.Reflection;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
@@ -166,12 +167,12 @@ internal sealed class ArithmeticProgram
             body.Add(Expr.Assign(constants[j], Expr.Call(broadcast, Expr.ArrayIndex(constantArray, Expr.Constant(j)))));
 
         // Two vectors per step, so one's operations can issue while the other waits on a division's latency.
-        var registers = new List<System.Linq.Expressions.ParameterExpression>();
+        var registers = new List<ParameterExpression>();
         var step = new List<Expr>();
         for (int u = 0; u < 2; u++)
         {
             var offset = Expr.Add(i, Expr.Constant(u * width));
-            var r = new System.Linq.Expressions.ParameterExpression[program.Length + 1];
+            var r = new ParameterExpression[program.Length + 1];
             r[0] = Expr.Variable(vector, $"r{u}_0");
             step.Add(Expr.Assign(r[0], Expr.Call(load, source, offset)));
             for (int k = 0; k < program.Length; k++)

@@ -97,9 +97,9 @@ internal static class Int8Gemm
 
         Int8GemmVariant variant = w.Variant;
         // Kernels that can read A's rows where they are skip packing (a third of a large convolution's time).
-        bool inPlace = variant.ReadsRows(k, lda, flip);
-        int rowBytes = inPlace ? lda : variant.ActivationRowBytes(k);
-        byte[]? packedA = inPlace ? null : ArrayPool<byte>.Shared.Rent(m * rowBytes);
+        bool unpacked = variant.ReadsRows(k, lda, flip);
+        int rowBytes = unpacked ? lda : variant.ActivationRowBytes(k);
+        byte[]? packedA = unpacked ? null : ArrayPool<byte>.Shared.Rent(m * rowBytes);
         // Padded to whole panels: kernels read a full panel's start values.
         int[] columnTerms = ArrayPool<int>.Shared.Rent(w.PanelCount * variant.PanelWidth);
         int[]? rowTerms = w.HasZeroPoints ? ArrayPool<int>.Shared.Rent(m) : null;
@@ -125,7 +125,7 @@ internal static class Int8Gemm
             fixed (byte* packed = packedA)
             fixed (byte* outputPointer = output)
             {
-                var job = new Job(variant, w, epilogue, epilogueOffset, (nint)(inPlace ? source : packed), inPlace, rowBytes, m, columnTerms, rowTerms, (nint)outputPointer, ldc);
+                var job = new Job(variant, w, epilogue, epilogueOffset, (nint)(unpacked ? source : packed), unpacked, rowBytes, m, columnTerms, rowTerms, (nint)outputPointer, ldc);
                 KernelParallel.For(rowTasks * panelTasks, (long)m * n * k, t => job.RunTask(t / panelTasks, t % panelTasks, panelsPerTask), maxThreads);
             }
         }
@@ -171,8 +171,8 @@ internal static class Int8Gemm
         return sum;
     }
 
-    /// <summary>Everything one call's tasks share: <paramref name="activations"/> is A packed, or A itself when <paramref name="inPlace"/>.</summary>
-    private sealed class Job(Int8GemmVariant variant, Int8PackedWeights w, Int8GemmEpilogue epilogue, int epilogueOffset, nint activations, bool inPlace, int rowBytes, int m,
+    /// <summary>Everything one call's tasks share: <paramref name="activations"/> is A packed, or A itself when <paramref name="unpacked"/>.</summary>
+    private sealed class Job(Int8GemmVariant variant, Int8PackedWeights w, Int8GemmEpilogue epilogue, int epilogueOffset, nint activations, bool unpacked, int rowBytes, int m,
         int[] columnTerms, int[]? rowTerms, nint output, int ldc)
     {
         public unsafe void RunTask(int rowTask, int panelTask, int panelsPerTask)
@@ -220,7 +220,7 @@ internal static class Int8Gemm
 
         private unsafe void Kernel(int rows, byte* a, byte* panel, int paddedK, int* tile, int tileStride, int* init)
         {
-            if (inPlace)
+            if (unpacked)
                 variant.KernelOnRows(rows, a, rowBytes, panel, paddedK, tile, tileStride, init);
             else
                 variant.Kernel(rows, a, rowBytes, panel, paddedK, tile, tileStride, init);
