@@ -87,9 +87,12 @@ internal sealed unsafe class Int8GemmAvx512VnniJit : Int8GemmVariant
     public override void Kernel(int rows, byte* a, int aStride, byte* panel, int paddedK, int* tile, int tileStride, int* init) =>
         Run(rows, a, rowStride: 0, panel, paddedK, tile, tileStride, init);
 
-    /// <summary>Unsigned activations whose K is whole groups of four: the kernels read the rows where they are.</summary>
+    /// <summary>
+    /// Unsigned activations whose K is whole groups of four: the kernels read the rows where they are, each row's offset
+    /// within a tile a four-byte displacement (so a tile must span less than 2 GiB).
+    /// </summary>
     public override bool ReadsRows(int k, int lda, byte flip) =>
-        flip == 0 && k % 4 == 0 && lda >= k && (long)(MaxRows - 1) * lda + k <= int.MaxValue;
+        base.ReadsRows(k, lda, flip) && (long)(MaxRows - 1) * lda + k <= int.MaxValue;
 
     public override void KernelOnRows(int rows, byte* a, int aStride, byte* panel, int paddedK, int* tile, int tileStride, int* init) =>
         Run(rows, a, aStride, panel, paddedK, tile, tileStride, init);

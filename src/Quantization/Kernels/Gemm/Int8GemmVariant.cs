@@ -15,7 +15,8 @@ namespace Quantization.Kernels.Gemm;
 /// <para>Activation layout: each row of A copied with K padded to a multiple of KStep, as u8 or widened to s16
 /// (<see cref="ActivationElementSize"/>), minus <see cref="ActivationOffset"/> (128 for kernels whose dot product
 /// is signed × signed); a variant may interleave the rows of each <see cref="MaxRows"/> tile instead
-/// (<see cref="PackActivations"/>). The micro-kernel returns <c>Σ_k (A[m, k] - offset) * W[k, n]</c> plus the start
+/// (<see cref="PackActivations"/>). Where <see cref="ReadsRows"/>, nothing is packed: <see cref="KernelOnRows"/>
+/// reads A's rows where they are. The micro-kernel returns <c>Σ_k (A[m, k] - offset) * W[k, n]</c> plus the start
 /// values the driver passes (the column zero-point terms); the driver applies the row terms.</para>
 /// </remarks>
 internal abstract class Int8GemmVariant : IKernelVariant
